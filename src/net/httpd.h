@@ -1,0 +1,141 @@
+/* httpd: the HTTP server of every herd program, a wrapper over libevent's evhttp.
+ *
+ * evhttp has traps that this file handles once, for everyone:
+ *  - A client that disconnects while its reply is unfinished leaves a detached request that
+ *    nobody frees; here the owner is told (close callback) and the request is freed.
+ *  - evhttp only notices a disconnect while it is writing; here a watcher also notices one
+ *    while the handler is still waiting (a queued request, a model loading).
+ *  - The connection close callback outlives the request on keep-alive connections; here it is
+ *    unhooked when the reply ends.
+ *  - evhttp's read timeout also cuts a reply in progress (a model slow to load or to produce a
+ *    token); here the read timeout applies only to idle connections and header reads, and a
+ *    reply is only cut when the client accepts no bytes for write_stall_timeout.
+ *  - evhttp buffers output without limit; here httpd_stream_write reports when the client is
+ *    slow so the producer can pause, and calls back when the output has drained.
+ *  - Size limits are set (evhttp's defaults are unbounded); error bodies are JSON.
+ *
+ * Ownership: a handler receives a request that the server owns. The handler (or code it hands
+ * the request to) must finish it exactly once, with httpd_reply*() or httpd_stream_end(); the
+ * request is freed then and must not be used again. If the client goes away first, the close
+ * callback (if set) is called and the request is freed when it returns. */
+#ifndef HERD_HTTPD_H
+#define HERD_HTTPD_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct httpd;
+struct httpd_req;
+
+enum httpd_method {
+    HTTPD_GET = 1 << 0,
+    HTTPD_POST = 1 << 1,
+    HTTPD_HEAD = 1 << 2,
+    HTTPD_PUT = 1 << 3,
+    HTTPD_DELETE = 1 << 4,
+    HTTPD_OPTIONS = 1 << 5,
+    HTTPD_PATCH = 1 << 6,
+    HTTPD_OTHER = 1 << 7,
+};
+
+struct httpd_limits {
+    size_t max_header_bytes;      /* request line plus headers; default 64 KiB */
+    size_t max_body_bytes;        /* default 64 MiB (images travel in bodies) */
+    double idle_timeout_s;        /* idle keep-alive connection and header reads; default 60 */
+    double write_stall_timeout_s; /* a client that takes no bytes this long is dropped; 300 */
+    size_t stream_high_water;     /* queued output above which writers should pause; 256 KiB */
+};
+
+typedef void (*httpd_handler)(struct httpd_req *r, void *arg);
+typedef void (*httpd_event_cb)(struct httpd_req *r, void *arg);
+
+/* Creates a server on base. limits may be NULL for the defaults (zero fields take defaults
+ * too). Returns NULL on allocation failure. Free with httpd_free. */
+struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limits);
+
+/* Closes the listeners and every connection; requests in progress get their close callback.
+ * Accepts NULL. */
+void httpd_free(struct httpd *h);
+
+/* Listens on host:port (port 0 picks a free port, written to *bound_port if not NULL).
+ * Returns 0 or a negative errno. */
+int httpd_listen(struct httpd *h, const char *host, int port, int *bound_port);
+
+/* Adds a route: methods is a mask of enum httpd_method; path is exact ("/api/tags") or a
+ * prefix ending in '*' ("/v1/models/" followed by a star). First match wins. A path that matches with another
+ * method gets 405; no match gets 404 (both plain text, as Ollama answers). 0 or -ENOMEM. */
+int httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg);
+
+/* Requests being handled right now (tests and drain logic use it). */
+size_t httpd_active_requests(const struct httpd *h);
+
+/* ---- request (all strings borrowed until the request is finished) ---- */
+
+enum httpd_method httpd_req_method(const struct httpd_req *r);
+const char *httpd_req_method_name(const struct httpd_req *r);
+/* The path as sent, percent-encoding kept, without the query. */
+const char *httpd_req_path(const struct httpd_req *r);
+/* A decoded query parameter, or NULL. */
+const char *httpd_req_query(struct httpd_req *r, const char *key);
+/* A request header (case-insensitive name), or NULL. */
+const char *httpd_req_header(const struct httpd_req *r, const char *name);
+/* Calls fn for each request header in order. */
+void httpd_req_foreach_header(const struct httpd_req *r,
+                              void (*fn)(const char *name, const char *value, void *arg),
+                              void *arg);
+/* The body, NUL-terminated (the NUL is not counted); "" with *len 0 when there is none. */
+const char *httpd_req_body(const struct httpd_req *r, size_t *len);
+/* The client's address ("127.0.0.1"). */
+const char *httpd_req_peer(const struct httpd_req *r);
+/* The server this request came to. */
+struct httpd *httpd_req_server(const struct httpd_req *r);
+/* Time the request arrived (monotonic seconds). */
+double httpd_req_started(const struct httpd_req *r);
+
+/* Called once if the client disconnects before the request is finished. The request is freed
+ * right after cb returns: cb must drop every reference to it. */
+void httpd_req_on_close(struct httpd_req *r, httpd_event_cb cb, void *arg);
+
+/* ---- reply ---- */
+
+/* Adds a response header; call before httpd_reply*() or httpd_stream_start(). */
+void httpd_add_header(struct httpd_req *r, const char *name, const char *value);
+
+/* Sends a whole reply and finishes the request. body may be NULL when len is 0. A HEAD
+ * request gets the headers (with the body's Content-Length) and no body. */
+void httpd_reply(struct httpd_req *r, int status, const char *content_type, const void *body,
+                 size_t len);
+/* Replies with v serialised compactly; steals the reference. extra_newline appends '\n' (the
+ * OpenAI layer's encoder ends bodies with one). */
+void httpd_reply_json(struct httpd_req *r, int status, const char *content_type, json_t *v,
+                      bool extra_newline);
+/* Replies with plain text ("text/plain; charset=utf-8"). */
+void httpd_reply_text(struct httpd_req *r, int status, const char *text);
+/* Ollama's error shape: {"error":"msg"}, application/json; charset=utf-8. */
+void httpd_reply_error_ollama(struct httpd_req *r, int status, const char *msg);
+/* OpenAI's error shape: {"error":{"message","type","param":null,"code":null}}, with the type
+ * derived from the status (400 invalid_request_error, 401 authentication_error, 404
+ * not_found_error, 429 rate_limit_error, else api_error). */
+void httpd_reply_error_openai(struct httpd_req *r, int status, const char *msg);
+/* The OpenAI error type for a status. */
+const char *httpd_openai_error_type(int status);
+
+/* Starts a streamed reply (chunked transfer encoding). */
+void httpd_stream_start(struct httpd_req *r, int status, const char *content_type);
+/* Queues bytes for the client. Returns 0, or 1 when the queued output is above the high-water
+ * mark: the producer should pause until the drain callback. */
+int httpd_stream_write(struct httpd_req *r, const void *data, size_t len);
+/* Bytes queued for the client and not yet written to the socket. */
+size_t httpd_stream_pending(const struct httpd_req *r);
+/* Called once, the next time the queued output has been written out after a write returned 1
+ * (or at once from the loop if it already has). */
+void httpd_stream_on_drain(struct httpd_req *r, httpd_event_cb cb, void *arg);
+/* Ends a streamed reply and finishes the request. */
+void httpd_stream_end(struct httpd_req *r);
+/* Drops the client connection without a proper end (the client sees a cut stream) and
+ * finishes the request. No close callback is called. */
+void httpd_abort(struct httpd_req *r);
+
+#endif

@@ -1,0 +1,193 @@
+#include "sim/sim_catalog.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct known_model {
+    const char *prefix; /* matched against the normalised name's start */
+    const char *family;
+    unsigned caps;
+    int64_t context;
+    int embedding_length;
+};
+
+/* A few families the tests, demo and benchmarks use; anything else is described by shape. */
+static const struct known_model known[] = {
+    {"llama3.3", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 131072, 8192},
+    {"llama3.2-vision", "mllama", SIM_CAP_COMPLETION | SIM_CAP_VISION, 131072, 4096},
+    {"llama3.2", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 131072, 3072},
+    {"llama3.1", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 131072, 4096},
+    {"llama3", "llama", SIM_CAP_COMPLETION, 8192, 4096},
+    {"qwen2.5-coder", "qwen2", SIM_CAP_COMPLETION | SIM_CAP_TOOLS | SIM_CAP_INSERT, 32768, 3584},
+    {"qwen2.5", "qwen2", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 32768, 3584},
+    {"qwen3", "qwen3", SIM_CAP_COMPLETION | SIM_CAP_TOOLS | SIM_CAP_THINKING, 40960, 4096},
+    {"deepseek-r1", "qwen2", SIM_CAP_COMPLETION | SIM_CAP_THINKING, 131072, 3584},
+    {"gemma3", "gemma3", SIM_CAP_COMPLETION | SIM_CAP_VISION, 131072, 3840},
+    {"mistral", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 32768, 4096},
+    {"phi4", "phi3", SIM_CAP_COMPLETION, 16384, 5120},
+    {"llava", "llama", SIM_CAP_COMPLETION | SIM_CAP_VISION, 4096, 4096},
+    {"nomic-embed-text", "nomic-bert", SIM_CAP_EMBEDDING, 2048, 768},
+    {"mxbai-embed-large", "bert", SIM_CAP_EMBEDDING, 512, 1024},
+    {"all-minilm", "bert", SIM_CAP_EMBEDDING, 512, 384},
+    {"bge-m3", "bert", SIM_CAP_EMBEDDING, 8192, 1024},
+};
+
+int sim_normalize_name(const char *in, char *out, size_t outlen)
+{
+    if (!in)
+        return -EINVAL;
+    while (*in == ' ')
+        in++;
+    static const char *const prefixes[] = {"registry.ollama.ai/library/", "registry.ollama.ai/"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncasecmp(in, prefixes[i], n) == 0) {
+            in += n;
+            break;
+        }
+    }
+    size_t len = strlen(in);
+    while (len && in[len - 1] == ' ')
+        len--;
+    if (len == 0)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c < 0x20 || c == ' ' || c == '"' || c == '\\')
+            return -EINVAL;
+    }
+    const char *slash = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (in[i] == '/')
+            slash = in + i;
+    const char *base = slash ? slash + 1 : in;
+    size_t base_len = len - (size_t)(base - in);
+    bool has_tag = memchr(base, ':', base_len) != NULL;
+    if (base_len == 0 || base[0] == ':' || (has_tag && base[base_len - 1] == ':'))
+        return -EINVAL;
+    int n = snprintf(out, outlen, "%.*s%s", (int)len, in, has_tag ? "" : ":latest");
+    if (n < 0 || (size_t)n >= outlen)
+        return -EINVAL;
+    /* Names match case-insensitively; keep one canonical case. */
+    for (char *p = out; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+/* Reads a parameter count such as "7b", "0.5b", "70b", "8x7b", "270m" from a tag. */
+static double params_from_tag(const char *tag)
+{
+    const char *p = tag;
+    while (*p) {
+        if (isdigit((unsigned char)*p)) {
+            char *end;
+            double v = strtod(p, &end);
+            if (end != p && (*end == 'b' || *end == 'B'))
+                return v;
+            if (end != p && (*end == 'm' || *end == 'M') &&
+                (end[1] == '\0' || end[1] == '-' || end[1] == '_'))
+                return v / 1000.0;
+            p = end > p ? end : p + 1;
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
+void sim_catalog_describe(const char *name, double size_gb, struct sim_model_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    if (sim_normalize_name(name, spec->name, sizeof spec->name) != 0)
+        snprintf(spec->name, sizeof spec->name, "%s", name);
+    spec->size_gb = size_gb;
+
+    const char *slash = strrchr(spec->name, '/');
+    const char *base = slash ? slash + 1 : spec->name;
+    const char *colon = strchr(base, ':');
+    size_t base_len = colon ? (size_t)(colon - base) : strlen(base);
+    const char *tag = colon ? colon + 1 : "latest";
+
+    const struct known_model *k = NULL;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        size_t n = strlen(known[i].prefix);
+        if (base_len >= n && strncmp(base, known[i].prefix, n) == 0) {
+            k = &known[i];
+            break;
+        }
+    }
+    bool embed_name = strstr(base, "embed") != NULL || strstr(base, "minilm") != NULL;
+    if (k) {
+        snprintf(spec->family, sizeof spec->family, "%s", k->family);
+        spec->caps = k->caps;
+        spec->context_length = k->context;
+        spec->embedding_length = k->embedding_length;
+    } else {
+        /* Family from the name up to its first digit or separator: "mymodel2:7b" -> mymodel */
+        size_t n = 0;
+        while (n < base_len && n < sizeof spec->family - 1 &&
+               (isalpha((unsigned char)base[n]) || base[n] == '_'))
+            n++;
+        snprintf(spec->family, sizeof spec->family, "%.*s", (int)(n ? n : base_len), base);
+        spec->caps = embed_name ? SIM_CAP_EMBEDDING : SIM_CAP_COMPLETION | SIM_CAP_TOOLS;
+        spec->context_length = embed_name ? 2048 : 32768;
+        spec->embedding_length = embed_name ? 768 : 4096;
+    }
+
+    /* Parameters: from the tag, else from the size (Q4 is about 0.6 GB per billion). */
+    double params = params_from_tag(tag);
+    if (params <= 0)
+        params = size_gb > 0 ? size_gb / 0.6 : 1;
+    if (params >= 10)
+        snprintf(spec->parameter_size, sizeof spec->parameter_size, "%.0fB", params);
+    else if (params >= 1)
+        snprintf(spec->parameter_size, sizeof spec->parameter_size, "%.1fB", params);
+    else
+        snprintf(spec->parameter_size, sizeof spec->parameter_size, "%.0fM", params * 1000);
+
+    /* Quantisation from bytes per parameter. */
+    double bpp = params > 0 ? size_gb / params : 0.6;
+    const char *q = bpp > 1.6 ? "F16" : bpp > 0.9 ? "Q8_0" : bpp > 0.45 ? "Q4_K_M" : "Q3_K_S";
+    if (strstr(tag, "q8"))
+        q = "Q8_0";
+    else if (strstr(tag, "fp16") || strstr(tag, "f16"))
+        q = "F16";
+    snprintf(spec->quantization, sizeof spec->quantization, "%s", q);
+
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)spec->name, strlen(spec->name), md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(spec->digest + 2 * i, 3, "%02x", md[i]);
+    spec->modified_at = 1735689600.0; /* 2025-01-01: stable output for a given profile */
+}
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} cap_names[] = {
+    {SIM_CAP_COMPLETION, "completion"}, {SIM_CAP_TOOLS, "tools"},
+    {SIM_CAP_INSERT, "insert"},         {SIM_CAP_VISION, "vision"},
+    {SIM_CAP_EMBEDDING, "embedding"},   {SIM_CAP_THINKING, "thinking"},
+};
+
+size_t sim_caps_names(unsigned caps, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0] && n < max; i++)
+        if (caps & cap_names[i].bit)
+            out[n++] = cap_names[i].name;
+    return n;
+}
+
+unsigned sim_cap_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
+        if (strcasecmp(name, cap_names[i].name) == 0)
+            return cap_names[i].bit;
+    return 0;
+}
