@@ -65,20 +65,20 @@ static int push_id(struct sim_tokens *t, uint32_t id)
     return 0;
 }
 
-/* Walks the tokens of a text: calls fn for each [start, end) piece. */
+/* Walks the tokens of a text: up to 8 non-space bytes and the whitespace after them. Keeping
+ * whitespace at the end of tokens makes tokenize(a + b) == tokenize(a) + tokenize(b) whenever
+ * a ends in whitespace, which is what lets a conversation's next turn share its prefix. */
 static int for_each_token(const char *text, size_t len,
                           int (*fn)(const char *p, size_t n, void *arg), void *arg)
 {
     size_t i = 0;
     while (i < len) {
         size_t start = i;
-        while (i < len && isspace((unsigned char)text[i]))
+        while (i < len && !isspace((unsigned char)text[i]) && i - start < 8)
             i++;
-        size_t word = i;
-        while (i < len && !isspace((unsigned char)text[i]) && i - word < 8)
-            i++;
-        if (i == start)
-            i++;
+        if (i == len || isspace((unsigned char)text[i]))
+            while (i < len && isspace((unsigned char)text[i]))
+                i++;
         int rc = fn(text + start, i - start, arg);
         if (rc)
             return rc;

@@ -23,8 +23,8 @@ double sim_rng_unit(struct sim_rng *r);
 #define SIM_HASH_INIT 1469598103934665603ULL
 uint64_t sim_hash(uint64_t h, const void *p, size_t len);
 
-/* Token ids of a text: one token per word with its leading space, long words split every 8
- * bytes. Ids are hashes, so equal text gives equal ids. */
+/* Token ids of a text: one token per word with the whitespace after it, long words split
+ * every 8 bytes. Ids are hashes, so equal text gives equal ids. */
 struct sim_tokens {
     uint32_t *ids; /* owned */
     size_t n;

@@ -1,0 +1,97 @@
+/* sim_call: one generating request (chat or completion, native or OpenAI) from plan to last
+ * byte: it holds the deterministic reply planned for the request, runs it as an engine job,
+ * and writes it in the API's own framing (NDJSON, SSE, or one JSON body), with the injected
+ * faults applied on the way. */
+#ifndef HERD_SIM_CALL_H
+#define HERD_SIM_CALL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "sim/sim_server.h"
+
+enum sim_call_api {
+    SIM_API_CHAT,           /* POST /api/chat */
+    SIM_API_GENERATE,       /* POST /api/generate */
+    SIM_API_OAI_CHAT,       /* POST /v1/chat/completions */
+    SIM_API_OAI_COMPLETION, /* POST /v1/completions */
+};
+
+struct sim_call {
+    struct sim_node *node;
+    struct httpd_req *req;
+    struct sim_job *job;
+    enum sim_call_api api;
+    bool stream;
+    char model_echo[SIM_NAME_MAX]; /* the name as the client sent it */
+    double entry;                  /* model time the request arrived */
+    /* the planned reply */
+    char **pieces;                 /* one text per token ("" for tokens of a tool call) */
+    int n_pieces;
+    int n_thinking;                /* the first n_thinking pieces are reasoning */
+    json_t *tool_calls;            /* native shape, or NULL */
+    const char *done_reason;       /* "stop" or "length" */
+    json_t *context;               /* /api/generate's context ids, or NULL */
+    bool load_only;                /* empty prompt: load the model and say so */
+    /* OpenAI framing */
+    char oai_id[32];
+    long created;
+    bool include_usage;
+    bool role_sent;
+    /* faults */
+    int drop_after;  /* -1 none */
+    int stall_after; /* -1 none */
+    int chunks;
+    bool started;
+};
+
+/* Creates a call for a request; the planned reply is filled in by the API layer. */
+struct sim_call *sim_call_new(struct sim_node *n, struct httpd_req *r, enum sim_call_api api);
+/* Frees a call that was never run. Accepts NULL. */
+void sim_call_free(struct sim_call *c);
+
+/* Plans the reply text: n tokens of deterministic words (the first n_thinking as reasoning),
+ * or, when tool is not NULL, a call of that tool (a function object from the request's tools)
+ * with arguments from its schema, or, when format is not NULL, JSON text satisfying it. */
+void sim_call_plan(struct sim_call *c, uint64_t seed, int n_tokens, int n_thinking,
+                   const json_t *tool, const json_t *format);
+
+/* Runs the call: applies faults, submits the job (p's token sequences are taken over) and
+ * answers the client. The call owns itself from here and frees itself when done. */
+void sim_call_run(struct sim_call *c, struct sim_job_params *p);
+
+/* Replies with an error in the call's API shape and frees the call. */
+void sim_call_fail(struct sim_call *c, int status, const char *msg);
+
+/* Error reply in the shape of an API family (native or OpenAI). */
+void sim_reply_error(struct httpd_req *r, bool openai, int status, const char *msg);
+
+/* Validates a native chat or generate body (OpenAI requests arrive here translated) and
+ * prepares the call's reply and the job: model, capabilities, options, keep_alive, prompt
+ * tokens. Returns 0, or an HTTP status with a message in err (the caller replies). */
+int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p,
+                       char *err, size_t errlen);
+
+/* Runs a chat or completion request whose body has been parsed (body is taken over): the
+ * native handlers and the OpenAI layer (after translating to a native body) end here. */
+void sim_generate_request(struct sim_node *n, struct httpd_req *r, enum sim_call_api api,
+                          json_t *body);
+
+enum sim_embed_api { SIM_EMBED_NATIVE, SIM_EMBED_LEGACY, SIM_EMBED_OPENAI };
+
+struct sim_embed_request {
+    enum sim_embed_api api;
+    char model_echo[SIM_NAME_MAX];
+    struct sim_model_spec model;
+    json_t *inputs;    /* array of strings; taken over */
+    int dimensions;    /* 0 = the model's */
+    bool truncate;
+    bool base64;       /* OpenAI encoding_format */
+    bool has_keep_alive;
+    double keep_alive_s;
+    int64_t num_ctx;
+};
+
+/* Runs an embedding request and answers it in its API's shape (sim_embed.c). */
+void sim_embed_run(struct sim_node *n, struct httpd_req *r, struct sim_embed_request *er);
+#endif
