@@ -1,0 +1,138 @@
+// Test harness: starts the real programs on loopback ports they pick themselves and talks to
+// them over HTTP. Every process is stopped when the test file ends.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+
+export const BUILD = process.env.HERD_BUILD_DIR || join(process.cwd(), 'build');
+export const SOURCE = process.env.HERD_SOURCE_DIR || process.cwd();
+
+const children = new Set();
+const scratch = [];
+after(async () => {
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.all([...children].map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.on('exit', r)))));
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir() {
+  const d = mkdtempSync(join(tmpdir(), 'herd-test-'));
+  scratch.push(d);
+  return d;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitForFile(path, proc, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(path)) {
+      try {
+        return JSON.parse(readFileSync(path, 'utf8'));
+      } catch { /* being written */ }
+    }
+    if (proc.exitCode !== null) throw new Error(`process exited with ${proc.exitCode}: ${proc.stderrText}`);
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${path}: ${proc.stderrText}`);
+}
+
+// Starts herd-sim with extra arguments; resolves to { url, port, nodes, proc, stop }.
+export async function startSim(args = [], { timeScale = '0.001', profile } = {}) {
+  const dir = tempDir();
+  const ready = join(dir, 'ready.json');
+  const argv = ['--port', '0', '--ready-file', ready, '--time-scale', timeScale, '--log-level', 'warn', ...args];
+  if (profile) {
+    const p = join(dir, 'profile.json');
+    writeFileSync(p, JSON.stringify(profile));
+    argv.push('--profile', p);
+  }
+  const proc = spawn(join(BUILD, 'herd-sim'), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stderrText = '';
+  proc.stderr.on('data', (d) => { proc.stderrText += d; });
+  proc.stdout.on('data', () => {});
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+  const info = await waitForFile(ready, proc, 10000);
+  const nodes = info.nodes;
+  return {
+    url: nodes[0].url,
+    port: nodes[0].port,
+    nodes,
+    proc,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return new Promise((r) => proc.on('exit', (code) => r(code)));
+    },
+  };
+}
+
+export async function getJson(url, init) {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body;
+  try { body = JSON.parse(text); } catch { body = text; }
+  return { status: res.status, headers: res.headers, body };
+}
+
+export function postJson(url, body, init = {}) {
+  return getJson(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...init,
+  });
+}
+
+// Reads a streamed body as NDJSON objects.
+export async function ndjson(res) {
+  const text = await res.text();
+  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+// Splits an SSE body into its data payloads.
+export function sseData(text) {
+  return text.split('\n\n').filter((e) => e.trim()).map((e) =>
+    e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n'));
+}
+
+export async function fault(url, spec) {
+  const r = await postJson(`${url}/_sim/fault`, spec);
+  if (r.status !== 200) throw new Error(`fault rejected: ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+export const clearFaults = (url) => getJson(`${url}/_sim/fault`, { method: 'DELETE' });
+export const simState = async (url) => (await getJson(`${url}/_sim/state`)).body;
+export const simRequests = async (url) => (await getJson(`${url}/_sim/requests`)).body.requests;
+
+// Runs curl (a real client nobody here wrote); resolves to { code, stdout, stderr }.
+export function curl(args, { timeoutMs = 20000 } = {}) {
+  return new Promise((resolve) => {
+    const p = spawn('curl', ['-sS', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
+  });
+}
+
+// Polls fn until it returns a truthy value (bounded), for state that settles asynchronously.
+export async function eventually(fn, { timeoutMs = 5000, intervalMs = 20 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await sleep(intervalMs);
+  }
+  throw new Error(`condition not met in ${timeoutMs} ms (last: ${JSON.stringify(last)})`);
+}
+
+export function haveCommand(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
