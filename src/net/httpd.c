@@ -598,10 +598,32 @@ void httpd_stream_end(struct httpd_req *r)
     req_free(r);
 }
 
+/* An aborted connection first delivers what was already queued, then closes. evhttp has no
+ * notion of this, so the connection's bufferevent gets our callbacks for its last moments. */
+static void on_abort_flushed(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    evhttp_connection_free(arg);
+}
+
+static void on_abort_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    evhttp_connection_free(arg);
+}
+
 void httpd_abort(struct httpd_req *r)
 {
     struct evhttp_connection *conn = r->conn;
     release(r);
     req_free(r);
-    evhttp_connection_free(conn);
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        evhttp_connection_free(conn);
+        return;
+    }
+    bufferevent_setcb(bev, NULL, on_abort_flushed, on_abort_event, conn);
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_enable(bev, EV_WRITE);
 }

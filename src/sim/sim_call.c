@@ -146,9 +146,7 @@ static void add_metrics(json_t *o, const struct sim_call *c, const struct sim_jo
     double load_floor = 0.001 + (double)(c->node->requests % 7) * 0.0007;
     if (load < load_floor)
         load = load_floor;
-    double eval = t->tokens > 0 ? done - t->first_token : 0;
-    if (t->tokens > 0 && eval <= 0)
-        eval = 0.0005 * t->tokens;
+    double eval = t->eval_s;
     json_object_set_new(o, "total_duration", json_integer(ns(done - c->entry + load_floor)));
     json_object_set_new(o, "load_duration", json_integer(ns(load)));
     if (t->prompt_tokens > 0)

@@ -28,6 +28,7 @@ struct sim_job {
     TAILQ_ENTRY(sim_job) queue;   /* pending queue or slot waiters */
     bool in_queue;
     bool in_waiters;
+    bool generating; /* counted in its runner's generating streams */
     enum job_state state;
     struct sim_job_params p;
     struct sim_job_callbacks cb;
@@ -217,8 +218,10 @@ static void job_release(struct sim_job *j, bool completed)
         s->busy = false;
         j->slot = -1;
     }
-    if (j->state == JOB_GENERATING || j->state == JOB_PAUSED || j->state == JOB_STALLED)
+    if (j->generating) {
         r->generating--;
+        j->generating = false;
+    }
     sim_runner_release(r, now);
     j->runner = NULL;
     /* A freed slot goes to the first request waiting for this runner. */
@@ -340,6 +343,7 @@ static void start_generating(struct sim_job *j, double now)
 {
     j->state = JOB_GENERATING;
     j->runner->generating++;
+    j->generating = true;
     j->credit = 1.0; /* the first token follows the prompt at once */
     j->last_tick = now;
     j->t.first_token = 0;
@@ -364,6 +368,8 @@ static void emit_due(struct sim_job *j, double now)
             j->t.first_token = now;
         int first = j->t.tokens;
         j->t.tokens += n;
+        /* Timers fire late and in bursts; the reported durations follow the model instead. */
+        j->t.eval_s += n / rate;
         enum sim_flow flow = j->cb.on_tokens ? j->cb.on_tokens(j, first, n, j->arg) : SIM_FLOW_GO_ON;
         if (flow == SIM_FLOW_STOP) {
             job_release(j, false);

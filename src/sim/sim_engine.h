@@ -65,6 +65,7 @@ struct sim_job_timing {
     double prompt_s;       /* prompt processing */
     double first_token;
     double done;
+    double eval_s;         /* modelled generation time of the tokens so far */
     int prompt_tokens;
     int cached_tokens;     /* prompt tokens the slot already had */
     int tokens;            /* produced so far */
