@@ -58,6 +58,7 @@ struct sim_engine {
     int n_pending;
     int n_jobs;
     bool loader_busy;    /* a load is in progress: loads are serialised */
+    double loader_free_at; /* model time the last load finishes */
     struct event *loader_timer;
     struct event *kick;  /* runs the loader from the loop */
     struct sim_engine_stats stats;
@@ -324,8 +325,12 @@ static void loader_run(struct sim_engine *e)
                 fail(j, 500, "out of memory starting the runner");
                 continue;
             }
-            /* The slow-down fault also stretches loads. */
-            r->ready_at = now + (r->ready_at - now) * e->slowdown;
+            /* Loads follow each other in model time even when the loop wakes up late; the
+             * slow-down fault stretches them too. */
+            double start = now > e->loader_free_at ? now : e->loader_free_at;
+            r->ready_at = start + (r->ready_at - now) * e->slowdown;
+            r->expires_at = r->keep_alive_s < 0 ? r->expires_at : r->ready_at + r->keep_alive_s;
+            e->loader_free_at = r->ready_at;
             e->stats.loads++;
             e->loader_busy = true;
             double real = (r->ready_at - now) * e->time_scale;
@@ -412,7 +417,8 @@ static void job_step(evutil_socket_t fd, short what, void *arg)
             job_after(j, j->runner->ready_at - now);
             break;
         }
-        j->t.attached = now;
+        /* A job that waited for a load got its runner when the load ended (model time). */
+        j->t.attached = j->t.loaded_model ? fmax(j->runner->ready_at, j->t.arrived) : now;
         if (j->p.kind == SIM_JOB_LOAD) {
             j->t.done = now;
             finish(j);

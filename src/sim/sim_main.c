@@ -247,9 +247,9 @@ int main(int argc, char **argv)
         goto out;
     }
     struct log_options lo = {.program = "herd-sim", .stderr_level = level,
-                             .file_level = s.log_dir ? level : LOG_LEVEL_OFF,
+                             .file_level = s.log_dir && *s.log_dir ? level : LOG_LEVEL_OFF,
                              .dir = s.log_dir, .file_name = "herd-sim.jsonl", .retention = 30};
-    if (log_open(&lo) != 0)
+    if (log_open(&lo) != 0 && s.log_dir && *s.log_dir)
         LOG_WARN("cannot open the log file in %s", s.log_dir);
 
     if (build_base_config(&s, &base_cfg, err, sizeof err)) {
