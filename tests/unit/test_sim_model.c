@@ -155,7 +155,7 @@ static void slots_and_prefix_cache(void **state)
     sim_tokenize_append(&r->slots[1].cache, seen, strlen(seen));
     size_t matched;
     assert_int_equal(sim_pick_slot(r, &p, &matched), 1);
-    assert_int_equal(matched, 5);
+    assert_int_equal(matched, 4); /* "hello" differs from "hello " (whitespace ends a token) */
     r->slots[1].busy = true;
     assert_int_equal(sim_pick_slot(r, &p, &matched), 0);
     assert_int_equal(matched, 0);
