@@ -15,7 +15,7 @@
 
 struct sse_event {
     const char *type; /* "message" when the event named none; NUL-terminated */
-    const char *data; /* joined data lines, NUL-terminated */
+    const char *data; /* joined data lines, NUL-terminated (a NUL byte inside is data) */
     size_t data_len;
     const char *id; /* last event id seen on the stream, "" when none; NUL-terminated */
 };

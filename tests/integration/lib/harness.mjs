@@ -10,11 +10,18 @@ export const BUILD = process.env.HERD_BUILD_DIR || join(process.cwd(), 'build');
 export const SOURCE = process.env.HERD_SOURCE_DIR || process.cwd();
 
 const children = new Set();
+const finished = [];
 const scratch = [];
+// Every program must stop cleanly on SIGTERM: exit 0, and under the sanitizers no report (a
+// leak or an error found at exit fails the test file here).
 after(async () => {
   for (const c of children) c.kill('SIGTERM');
-  await Promise.all([...children].map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.on('exit', r)))));
+  await Promise.all([...children].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode ? r() : c.on('exit', r)))));
   for (const d of scratch) rmSync(d, { recursive: true, force: true });
+  const bad = finished.filter((c) => !c.expectFailure && (c.exitCode !== 0 || /Sanitizer|runtime error:/.test(c.stderrText)));
+  if (bad.length) {
+    throw new Error(bad.map((c) => `${c.spawnargs.slice(0, 2).join(' ')} exited ${c.exitCode ?? c.signalCode}:\n${c.stderrText.slice(-4000)}`).join('\n'));
+  }
 });
 
 export function tempDir() {
@@ -54,8 +61,15 @@ export async function startSim(args = [], { timeScale = '0.001', profile } = {})
   proc.stderr.on('data', (d) => { proc.stderrText += d; });
   proc.stdout.on('data', () => {});
   children.add(proc);
+  finished.push(proc);
   proc.on('exit', () => children.delete(proc));
-  const info = await waitForFile(ready, proc, 10000);
+  let info;
+  try {
+    info = await waitForFile(ready, proc, 15000);
+  } catch (e) {
+    proc.expectFailure = true; // a start that fails on purpose is checked by the caller
+    throw e;
+  }
   const nodes = info.nodes;
   return {
     url: nodes[0].url,
