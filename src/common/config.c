@@ -418,6 +418,10 @@ int cfg_load(const struct cfg_spec *spec, void *settings, int argc, char **argv,
             st->help = true;
             continue;
         }
+        if (strcmp(a, "--help-markdown") == 0) {
+            st->help_markdown = true;
+            continue;
+        }
         if (strcmp(a, "--version") == 0) {
             st->version = true;
             continue;
@@ -548,6 +552,16 @@ void cfg_print_help(const struct cfg_spec *spec, FILE *out)
         fprintf(out, "\n%s", spec->epilog);
 }
 
+/* Writes text for a markdown table cell: pipes escaped. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
 void cfg_print_markdown(const struct cfg_spec *spec, FILE *out)
 {
     fprintf(out, "| flag | environment | default | range | meaning |\n|---|---|---|---|---|\n");
@@ -558,9 +572,18 @@ void cfg_print_markdown(const struct cfg_spec *spec, FILE *out)
             snprintf(range, sizeof range, "%g..%g", o->min, o->max);
         else if (o->type == CFG_ENUM)
             snprintf(range, sizeof range, "%s", o->choices);
-        fprintf(out, "| `--%s` | %s%s%s | %s | %s | %s |\n", o->name, o->env ? "`" : "",
-                o->env ? o->env : "", o->env ? "`" : "", o->def && *o->def ? o->def : "",
-                range, o->help ? o->help : "");
+        else if (o->type == CFG_LIST)
+            snprintf(range, sizeof range, "repeatable");
+        fprintf(out, "| `--%s` | ", o->name);
+        if (o->env)
+            fprintf(out, "`%s`", o->env);
+        fprintf(out, " | ");
+        md_cell(out, o->def && *o->def ? o->def : "");
+        fprintf(out, " | ");
+        md_cell(out, range);
+        fprintf(out, " | ");
+        md_cell(out, o->help);
+        fprintf(out, " |\n");
     }
 }
 

@@ -56,6 +56,7 @@ struct cfg_status {
     char **positional;        /* arguments that are not options, borrowed from argv */
     int n_positional;
     bool help;                /* --help or -h was given */
+    bool help_markdown;       /* --help-markdown: the options as a markdown table (for docs) */
     bool version;             /* --version was given */
 };
 

@@ -227,6 +227,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-sim: %s\n", err);
         goto out;
     }
+    if (st.help_markdown) {
+        cfg_print_markdown(&spec, stdout);
+        exit_code = 0;
+        goto out;
+    }
     if (st.help) {
         cfg_print_help(&spec, stdout);
         exit_code = 0;

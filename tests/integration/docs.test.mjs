@@ -1,0 +1,27 @@
+// The documentation that is generated from the code must match it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUILD, SOURCE } from './lib/harness.mjs';
+
+test('docs/simulator.md lists herd-sim\'s options exactly as --help-markdown prints them', () => {
+  const generated = spawnSync(join(BUILD, 'herd-sim'), ['--help-markdown'], { encoding: 'utf8' });
+  assert.equal(generated.status, 0);
+  const doc = readFileSync(join(SOURCE, 'docs/simulator.md'), 'utf8');
+  const section = doc.split('<!-- options:begin')[1].split('<!-- options:end -->')[0];
+  const table = section.slice(section.indexOf('\n') + 1);
+  assert.equal(table, generated.stdout, 'regenerate the table with: build/herd-sim --help-markdown');
+});
+
+test('herd-sim --help documents every option and exits 0', () => {
+  const help = spawnSync(join(BUILD, 'herd-sim'), ['--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  for (const flag of ['--port', '--model', '--loaded', '--time-scale', '--fault', '--profile', '--num-parallel', '--ready-file']) {
+    assert.match(help.stdout, new RegExp(`\\s${flag}\\b`));
+  }
+  const bad = spawnSync(join(BUILD, 'herd-sim'), ['--port', 'x'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--port: 'x' is not an integer/);
+});
