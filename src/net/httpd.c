@@ -7,6 +7,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,9 @@ static void on_request(struct evhttp_request *ev, void *arg)
 
 struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limits)
 {
+    /* A client that disconnects while we write must be an error on that connection, not the
+     * end of the program. */
+    signal(SIGPIPE, SIG_IGN);
     struct httpd *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;

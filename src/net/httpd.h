@@ -52,7 +52,8 @@ typedef void (*httpd_handler)(struct httpd_req *r, void *arg);
 typedef void (*httpd_event_cb)(struct httpd_req *r, void *arg);
 
 /* Creates a server on base. limits may be NULL for the defaults (zero fields take defaults
- * too). Returns NULL on allocation failure. Free with httpd_free. */
+ * too). Returns NULL on allocation failure. Free with httpd_free. Sets SIGPIPE to be ignored
+ * (a write to a closed connection must fail, not kill the program). */
 struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limits);
 
 /* Closes the listeners and every connection; requests in progress get their close callback.
