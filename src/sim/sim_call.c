@@ -36,6 +36,7 @@ struct sim_call *sim_call_new(struct sim_node *n, struct httpd_req *r, enum sim_
     c->drop_after = -1;
     c->stall_after = -1;
     c->created = (long)time_wall();
+    hbuf_init(&c->text, 256 * 1024 * 1024);
     /* Ollama's ids are a small random number, not unique; deterministic here. */
     snprintf(c->oai_id, sizeof c->oai_id, "%s-%ld",
              api == SIM_API_OAI_COMPLETION ? "cmpl" : "chatcmpl", n->requests % 999);
@@ -46,9 +47,8 @@ void sim_call_free(struct sim_call *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->n_pieces; i++)
-        free(c->pieces[i]);
-    free(c->pieces);
+    hbuf_free(&c->text);
+    free(c->piece_end);
     json_decref(c->tool_calls);
     json_decref(c->context);
     free(c);
@@ -56,13 +56,27 @@ void sim_call_free(struct sim_call *c)
 
 static void push_piece(struct sim_call *c, const char *text, size_t len)
 {
-    char **p = realloc(c->pieces, (size_t)(c->n_pieces + 1) * sizeof *p);
-    if (!p)
+    if ((size_t)c->n_pieces == c->piece_cap) {
+        size_t cap = c->piece_cap ? c->piece_cap * 2 : 64;
+        size_t *p = realloc(c->piece_end, cap * sizeof *p);
+        if (!p)
+            return;
+        c->piece_end = p;
+        c->piece_cap = cap;
+    }
+    if (hbuf_append(&c->text, text, len) != 0)
         return;
-    c->pieces = p;
-    c->pieces[c->n_pieces] = strndup(text, len);
-    if (c->pieces[c->n_pieces])
-        c->n_pieces++;
+    c->piece_end[c->n_pieces++] = c->text.len;
+}
+
+const char *sim_call_text(const struct sim_call *c, int from, int to, size_t *len)
+{
+    if (to > c->n_pieces)
+        to = c->n_pieces;
+    size_t start = from > 0 && from <= c->n_pieces ? c->piece_end[from - 1] : 0;
+    size_t end = to > 0 ? c->piece_end[to - 1] : 0;
+    *len = end > start ? end - start : 0;
+    return c->text.data ? c->text.data + start : "";
 }
 
 /* Splits text into pieces of a few bytes each, like a tokenizer would. */
@@ -122,14 +136,12 @@ void sim_call_plan(struct sim_call *c, uint64_t seed, int n_tokens, int n_thinki
     }
 }
 
-/* Joins pieces [from, to). */
+/* Joins tokens [from, to) into a new string the caller frees. */
 static char *join(const struct sim_call *c, int from, int to)
 {
-    struct hbuf b;
-    hbuf_init(&b, 16 * 1024 * 1024);
-    for (int i = from; i < to && i < c->n_pieces; i++)
-        hbuf_append_str(&b, c->pieces[i]);
-    return hbuf_take(&b, NULL);
+    size_t len;
+    const char *p = sim_call_text(c, from, to, &len);
+    return strndup(p, len);
 }
 
 static json_int_t ns(double s)
@@ -234,12 +246,26 @@ static json_t *native_base(const struct sim_call *c)
 /* The frame for token i (NULL when the token shows nothing). */
 static json_t *token_frame(struct sim_call *c, int i)
 {
-    const char *piece = c->pieces[i];
+    size_t piece_len;
+    const char *piece_text = sim_call_text(c, i, i + 1, &piece_len);
+    char small[64];
+    char *heap = NULL;
+    const char *piece = small;
+    if (piece_len < sizeof small) {
+        memcpy(small, piece_text, piece_len);
+        small[piece_len] = '\0';
+    } else {
+        heap = strndup(piece_text, piece_len);
+        piece = heap ? heap : "";
+    }
+    json_t *frame = NULL;
     bool thinking = i < c->n_thinking;
     bool last = i == c->n_pieces - 1;
     bool tool = c->tool_calls && !thinking;
-    if (tool && !last)
+    if (tool && !last) {
+        free(heap);
         return NULL;
+    }
     switch (c->api) {
     case SIM_API_CHAT: {
         json_t *o = native_base(c);
@@ -252,7 +278,8 @@ static json_t *token_frame(struct sim_call *c, int i)
         }
         json_object_set_new(o, "message", msg);
         json_object_set_new(o, "done", json_false());
-        return o;
+        frame = o;
+        break;
     }
     case SIM_API_GENERATE: {
         json_t *o = native_base(c);
@@ -260,7 +287,8 @@ static json_t *token_frame(struct sim_call *c, int i)
         if (thinking)
             json_object_set_new(o, "thinking", json_string(piece));
         json_object_set_new(o, "done", json_false());
-        return o;
+        frame = o;
+        break;
     }
     case SIM_API_OAI_CHAT: {
         json_t *delta = json_object();
@@ -276,8 +304,9 @@ static json_t *token_frame(struct sim_call *c, int i)
         } else {
             json_object_set_new(delta, "content", json_string(piece));
         }
-        return oai_chunk(c, json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta,
-                                      "finish_reason"));
+        frame = oai_chunk(c, json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta,
+                                       "finish_reason"));
+        break;
     }
     case SIM_API_OAI_COMPLETION: {
         json_t *o = oai_chunk(c, json_pack("{s:s, s:i, s:n}", "text", thinking ? "" : piece,
@@ -286,10 +315,12 @@ static json_t *token_frame(struct sim_call *c, int i)
             json_object_set_new(o, "usage",
                                 json_pack("{s:i, s:i, s:i}", "prompt_tokens", 0,
                                           "completion_tokens", 0, "total_tokens", 0));
-        return o;
+        frame = o;
+        break;
     }
     }
-    return NULL;
+    free(heap);
+    return frame;
 }
 
 static void on_drain(struct httpd_req *r, void *arg)

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "common/hbuf.h"
 #include "sim/sim_server.h"
 
 enum sim_call_api {
@@ -26,7 +27,10 @@ struct sim_call {
     char model_echo[SIM_NAME_MAX]; /* the name as the client sent it */
     double entry;                  /* model time the request arrived */
     /* the planned reply */
-    char **pieces;                 /* one text per token ("" for tokens of a tool call) */
+    struct hbuf text;              /* the text of every token, one after another */
+    size_t *piece_end;             /* token i is text[piece_end[i-1], piece_end[i]); tokens of
+                                      a tool call are empty */
+    size_t piece_cap;
     int n_pieces;
     int n_thinking;                /* the first n_thinking pieces are reasoning */
     json_t *tool_calls;            /* native shape, or NULL */
@@ -55,6 +59,9 @@ void sim_call_free(struct sim_call *c);
  * with arguments from its schema, or, when format is not NULL, JSON text satisfying it. */
 void sim_call_plan(struct sim_call *c, uint64_t seed, int n_tokens, int n_thinking,
                    const json_t *tool, const json_t *format);
+
+/* The text of tokens [from, to) (contiguous, not NUL-terminated); *len gets its length. */
+const char *sim_call_text(const struct sim_call *c, int from, int to, size_t *len);
 
 /* Runs the call: applies faults, submits the job (p's token sequences are taken over) and
  * answers the client. The call owns itself from here and frees itself when done. */

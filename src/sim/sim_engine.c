@@ -177,6 +177,15 @@ int sim_engine_jobs(const struct sim_engine *e)
     return e->n_jobs;
 }
 
+int sim_engine_paused(const struct sim_engine *e)
+{
+    int n = 0;
+    const struct sim_job *j;
+    TAILQ_FOREACH(j, &e->jobs, all)
+        n += j->state == JOB_PAUSED;
+    return n;
+}
+
 struct sim_engine_stats sim_engine_stats(const struct sim_engine *e)
 {
     return e->stats;

@@ -87,6 +87,8 @@ void sim_engine_set_slowdown(struct sim_engine *e, double factor);
 /* Requests waiting for a load, and all jobs in the engine. */
 int sim_engine_pending(const struct sim_engine *e);
 int sim_engine_jobs(const struct sim_engine *e);
+/* Jobs paused because their client reads slowly. */
+int sim_engine_paused(const struct sim_engine *e);
 /* Counters since start: loads, evictions, completed jobs, 503s. */
 struct sim_engine_stats {
     long loads, reloads, evictions, completed, rejected, cancelled;

@@ -702,8 +702,9 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
     /* What the slot caches after the prompt: the reply as the next turn will show it. */
     struct hbuf out;
     hbuf_init(&out, 64 * 1024 * 1024);
-    for (int i = c->n_thinking; i < c->n_pieces; i++)
-        hbuf_append_str(&out, c->pieces[i]);
+    size_t reply_len;
+    const char *reply = sim_call_text(c, c->n_thinking, c->n_pieces, &reply_len);
+    hbuf_append(&out, reply, reply_len);
     if (c->tool_calls) {
         char *s = json_dumps(c->tool_calls, JSON_COMPACT);
         if (s)

@@ -35,13 +35,13 @@ int sim_parse_token_range(const char *arg, int *min, int *max)
 {
     char *end;
     long a = strtol(arg, &end, 10);
-    if (end == arg || a < 0 || a > 100000)
+    if (end == arg || a < 0 || a > 10000000)
         return -EINVAL;
     long b = a;
     if (*end == '-') {
         const char *p = end + 1;
         b = strtol(p, &end, 10);
-        if (end == p || b < a || b > 100000)
+        if (end == p || b < a || b > 10000000)
             return -EINVAL;
     }
     if (*end)

@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import { startSim, postJson, curl, fault, clearFaults, simState, eventually, sleep } from './lib/harness.mjs';
 
 let sim;
+let long; // a fast machine whose replies are 400,000 tokens: far more than socket buffers hold
 let ollama;
 let openai;
 const chat = (extra = {}) => ({ model: 'qwen2.5:7b', messages: [{ role: 'user', content: 'hi' }], ...extra });
@@ -15,6 +16,7 @@ before(async () => {
   sim = await startSim(['--model', 'qwen2.5:7b=4.7', '--model', 'llama3.2:1b=1.3', '--loaded', 'qwen2.5:7b', '--loaded', 'llama3.2:1b', '--tokens', '24-24']);
   ollama = new Ollama({ host: sim.url });
   openai = new OpenAI({ baseURL: `${sim.url}/v1`, apiKey: 'x', maxRetries: 0 });
+  long = await startSim(['--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--speed', '50', '--tokens', '400000-400000', '--keep-alive', '-1']);
 });
 beforeEach(() => clearFaults(sim.url));
 
@@ -126,13 +128,35 @@ test('faults given at start with --fault', async () => {
 });
 
 test('a client that disconnects mid-stream frees its slot', async () => {
-  const sock = net.connect(sim.port, '127.0.0.1');
+  const sock = net.connect(long.port, '127.0.0.1');
   await new Promise((r) => sock.on('connect', r));
-  const body = JSON.stringify(chat({ options: { num_predict: 100000 } }));
+  const body = JSON.stringify(chat());
   sock.write(`POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   await new Promise((r) => sock.once('data', r));
-  assert.equal((await simState(sim.url)).jobs, 1);
+  assert.equal((await simState(long.url)).jobs, 1);
   sock.destroy();
-  await eventually(async () => (await simState(sim.url)).jobs === 0);
-  assert.ok((await simState(sim.url)).stats.cancelled >= 1);
+  await eventually(async () => (await simState(long.url)).jobs === 0);
+  const st = await simState(long.url);
+  assert.equal(st.stats.cancelled, 1);
+  assert.equal(st.runners[0].in_flight, 0);
+});
+
+test('a client that stops reading pauses generation; reading again resumes it', async () => {
+  const sock = net.connect({ port: long.port, host: '127.0.0.1' });
+  await new Promise((r) => sock.on('connect', r));
+  sock.pause(); // read nothing: the socket buffers fill, then the simulator's output queue
+  const body = JSON.stringify(chat());
+  sock.write(`POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  await eventually(async () => (await simState(long.url)).paused === 1, { timeoutMs: 20000 });
+  let received = 0;
+  let tail = '';
+  sock.on('data', (d) => { received += d.length; tail = (tail + d.toString()).slice(-400); });
+  sock.resume();
+  await eventually(() => /"done":true/.test(tail), { timeoutMs: 60000 });
+  const st = await simState(long.url);
+  assert.equal(st.paused, 0);
+  assert.equal(st.jobs, 0);
+  assert.ok(received > 400000 * 50, 'every chunk arrived');
+  assert.match(tail, /"eval_count":400000/);
+  sock.destroy();
 });

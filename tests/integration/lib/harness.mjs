@@ -47,10 +47,12 @@ async function waitForFile(path, proc, timeoutMs) {
 }
 
 // Starts herd-sim with extra arguments; resolves to { url, port, nodes, proc, stop }.
+// Models stay loaded unless a test says otherwise: at a time scale of 0.001, Ollama's default
+// five minutes of keep-alive last 0.3 s, less than a test file takes.
 export async function startSim(args = [], { timeScale = '0.001', profile } = {}) {
   const dir = tempDir();
   const ready = join(dir, 'ready.json');
-  const argv = ['--port', '0', '--ready-file', ready, '--time-scale', timeScale, '--log-level', 'warn', ...args];
+  const argv = ['--port', '0', '--ready-file', ready, '--time-scale', timeScale, '--log-level', 'warn', '--keep-alive', '-1', ...args];
   if (profile) {
     const p = join(dir, 'profile.json');
     writeFileSync(p, JSON.stringify(profile));
