@@ -30,8 +30,8 @@ struct cfg_list {
 };
 
 struct cfg_option {
-    const char *name;    /* flag without the dashes: "port" gives --port */
-    const char *env;     /* environment variable, or NULL for flag-only settings */
+    const char *name; /* flag without the dashes: "port" gives --port */
+    const char *env;  /* environment variable, or NULL for flag-only settings */
     enum cfg_type type;
     size_t offset;       /* offsetof() the value in the settings struct */
     const char *def;     /* default as text; NULL means false, 0, empty */
@@ -42,12 +42,12 @@ struct cfg_option {
 };
 
 struct cfg_spec {
-    const char *program;  /* "herd" */
-    const char *summary;  /* one line under the usage line */
-    const char *usage;    /* "[options]" or "[options] capacity full|paused|auto" */
+    const char *program; /* "herd" */
+    const char *summary; /* one line under the usage line */
+    const char *usage;   /* "[options]" or "[options] capacity full|paused|auto" */
     const struct cfg_option *options;
     size_t n_options;
-    const char *epilog;   /* printed after the options (examples, notes), may be NULL */
+    const char *epilog; /* printed after the options (examples, notes), may be NULL */
 };
 
 /* What cfg_load found besides the settings. */
@@ -55,9 +55,9 @@ struct cfg_status {
     enum cfg_source *sources; /* one per option; owned, freed by cfg_status_free */
     char **positional;        /* arguments that are not options, borrowed from argv */
     int n_positional;
-    bool help;                /* --help or -h was given */
-    bool help_markdown;       /* --help-markdown: the options as a markdown table (for docs) */
-    bool version;             /* --version was given */
+    bool help;          /* --help or -h was given */
+    bool help_markdown; /* --help-markdown: the options as a markdown table (for docs) */
+    bool version;       /* --version was given */
 };
 
 /* Fills the settings struct from the table: defaults, then env_file (may be NULL or missing),
@@ -96,8 +96,8 @@ char *cfg_default_env_file(char **envp, char *out, size_t outlen);
 /* Calls fn for every KEY=value line of an env file's text: '#' comments and blank lines are
  * skipped, an "export " prefix is allowed, matching quotes around the value are removed.
  * Stops when fn returns non-zero and returns that value. key and value are borrowed. */
-int cfg_parse_env_text(const char *text, int (*fn)(const char *key, const char *value, int line,
-                                                    void *arg),
+int cfg_parse_env_text(const char *text,
+                       int (*fn)(const char *key, const char *value, int line, void *arg),
                        void *arg);
 
 /* Convenience accessors for the value of option row opt in settings. */

@@ -62,8 +62,7 @@ json_t *jsonx_parse_body(const char *body, size_t len, char *err, size_t errlen)
     json_error_t je;
     json_t *v = json_loadb(body, len, 0, &je);
     if (!v) {
-        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
-                 je.text);
+        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
         return NULL;
     }
     return v;

@@ -28,13 +28,13 @@ extern int log_threshold;
 #define LOG_ERROR(...) LOG_AT(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 struct log_options {
-    const char *program;          /* "logger" field and stderr prefix; borrowed, must outlive */
-    enum log_level stderr_level;  /* LOG_LEVEL_OFF: nothing on stderr */
-    enum log_level file_level;    /* LOG_LEVEL_OFF: no file */
-    const char *dir;              /* directory of the file log, created if missing */
-    const char *file_name;        /* e.g. "herd.jsonl" */
-    int retention;                /* rotated files kept */
-    double (*clock)(void);        /* wall clock; NULL = the real one (tests set their own) */
+    const char *program;         /* "logger" field and stderr prefix; borrowed, must outlive */
+    enum log_level stderr_level; /* LOG_LEVEL_OFF: nothing on stderr */
+    enum log_level file_level;   /* LOG_LEVEL_OFF: no file */
+    const char *dir;             /* directory of the file log, created if missing */
+    const char *file_name;       /* e.g. "herd.jsonl" */
+    int retention;               /* rotated files kept */
+    double (*clock)(void);       /* wall clock; NULL = the real one (tests set their own) */
 };
 
 /* Configures the sinks (copies what it needs from o). Returns 0, or -errno when the log

@@ -25,13 +25,13 @@ struct sse_event {
 typedef int (*sse_event_cb)(const struct sse_event *ev, void *arg);
 
 struct sse_framer {
-    struct hbuf line;  /* the line being read */
-    struct hbuf data;  /* data of the event being assembled */
-    struct hbuf type;  /* its event type */
-    struct hbuf id;    /* last event id */
-    size_t max_event;  /* bound on one line and on one event's data */
-    bool after_cr;     /* the previous byte was a CR: a following LF belongs to it */
-    bool started;      /* past the optional byte-order mark */
+    struct hbuf line; /* the line being read */
+    struct hbuf data; /* data of the event being assembled */
+    struct hbuf type; /* its event type */
+    struct hbuf id;   /* last event id */
+    size_t max_event; /* bound on one line and on one event's data */
+    bool after_cr;    /* the previous byte was a CR: a following LF belongs to it */
+    bool started;     /* past the optional byte-order mark */
     bool failed;
 };
 

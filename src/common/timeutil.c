@@ -63,7 +63,8 @@ char *time_rfc3339_local(double epoch, char *out, size_t outlen)
         char sign = off < 0 ? '-' : '+';
         if (off < 0)
             off = -off;
-        snprintf(zone, sizeof zone, "%c%02d:%02d", sign, (int)(off / 3600 % 100), (int)(off % 3600 / 60));
+        snprintf(zone, sizeof zone, "%c%02d:%02d", sign, (int)(off / 3600 % 100),
+                 (int)(off % 3600 / 60));
     }
     snprintf(out, outlen, "%s%s%s", base, frac, zone);
     return out;

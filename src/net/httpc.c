@@ -113,8 +113,8 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *soc
         }
         return 0;
     }
-    short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-                 (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    short kind =
+        EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!w) {
         w = calloc(1, sizeof *w);
         if (!w)

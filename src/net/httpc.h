@@ -20,15 +20,15 @@ struct httpc;
 struct httpc_req;
 
 struct httpc_opts {
-    const char *method;           /* "GET" (default), "POST", "DELETE", "HEAD", ... */
+    const char *method; /* "GET" (default), "POST", "DELETE", "HEAD", ... */
     const char *url;
-    const char *const *headers;   /* NULL-terminated "Name: value" lines, may be NULL */
-    const void *body;             /* copied; may be NULL */
+    const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
+    const void *body;           /* copied; may be NULL */
     size_t body_len;
-    long connect_timeout_ms;      /* default 5000 */
-    long idle_timeout_ms;         /* fail when no byte arrives this long while not paused;
-                                     0 = never (a model may take minutes to load) */
-    long total_timeout_ms;        /* 0 = no limit */
+    long connect_timeout_ms; /* default 5000 */
+    long idle_timeout_ms;    /* fail when no byte arrives this long while not paused;
+                                0 = never (a model may take minutes to load) */
+    long total_timeout_ms;   /* 0 = no limit */
 };
 
 struct httpc_callbacks {
@@ -76,8 +76,8 @@ size_t httpc_active(const struct httpc *c);
 /* ---- whole-response convenience ---- */
 
 /* Called with the complete body (borrowed for the call). rc as for on_done. */
-typedef void (*httpc_fetch_cb)(long status, const char *body, size_t len, int rc,
-                               const char *err, void *arg);
+typedef void (*httpc_fetch_cb)(long status, const char *body, size_t len, int rc, const char *err,
+                               void *arg);
 
 /* Runs a transfer and collects up to max_body bytes (more fails with -EMSGSIZE). Returns the
  * transfer (which may be cancelled with httpc_cancel) or NULL. */

@@ -196,8 +196,8 @@ static const struct httpd_route *find_route(const struct httpd *h, const char *p
     *path_known = false;
     for (size_t i = 0; i < h->n_routes; i++) {
         const struct httpd_route *rt = &h->routes[i];
-        bool match = rt->prefix ? strncmp(path, rt->path, rt->path_len) == 0
-                                : strcmp(path, rt->path) == 0;
+        bool match =
+            rt->prefix ? strncmp(path, rt->path, rt->path_len) == 0 : strcmp(path, rt->path) == 0;
         if (!match)
             continue;
         *path_known = true;
@@ -320,7 +320,8 @@ void httpd_free(struct httpd *h)
 
 int httpd_listen(struct httpd *h, const char *host, int port, int *bound_port)
 {
-    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+    struct evhttp_bound_socket *s =
+        evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
     if (!s)
         return errno ? -errno : -EADDRINUSE;
     if (bound_port) {
@@ -391,12 +392,11 @@ const char *httpd_req_header(const struct httpd_req *r, const char *name)
 }
 
 void httpd_req_foreach_header(const struct httpd_req *r,
-                              void (*fn)(const char *name, const char *value, void *arg),
-                              void *arg)
+                              void (*fn)(const char *name, const char *value, void *arg), void *arg)
 {
     struct evkeyvalq *hdrs = evhttp_request_get_input_headers(r->ev);
     struct evkeyval *kv;
-    TAILQ_FOREACH(kv, hdrs, next)
+    TAILQ_FOREACH (kv, hdrs, next)
         fn(kv->key, kv->value, arg);
 }
 
@@ -481,8 +481,7 @@ void httpd_reply_json(struct httpd_req *r, int status, const char *content_type,
             s[len] = '\0';
         }
     }
-    httpd_reply(r, status, content_type ? content_type : "application/json; charset=utf-8", s,
-                len);
+    httpd_reply(r, status, content_type ? content_type : "application/json; charset=utf-8", s, len);
     free(s);
 }
 
@@ -519,8 +518,8 @@ const char *httpd_openai_error_type(int status)
 
 void httpd_reply_error_openai(struct httpd_req *r, int status, const char *msg)
 {
-    json_t *err = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg ? msg : "",
-                            "type", httpd_openai_error_type(status), "param", "code");
+    json_t *err = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg ? msg : "", "type",
+                            httpd_openai_error_type(status), "param", "code");
     httpd_reply_json(r, status, "application/json", err, true);
 }
 

@@ -65,8 +65,9 @@ void httpd_free(struct httpd *h);
 int httpd_listen(struct httpd *h, const char *host, int port, int *bound_port);
 
 /* Adds a route: methods is a mask of enum httpd_method; path is exact ("/api/tags") or a
- * prefix ending in '*' ("/v1/models/" followed by a star). First match wins. A path that matches with another
- * method gets 405; no match gets 404 (both plain text, as Ollama answers). 0 or -ENOMEM. */
+ * prefix ending in '*' ("/v1/models/" followed by a star). First match wins. A path that matches
+ * with another method gets 405; no match gets 404 (both plain text, as Ollama answers). 0 or
+ * -ENOMEM. */
 int httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handler fn, void *arg);
 
 /* Requests being handled right now (tests and drain logic use it). */

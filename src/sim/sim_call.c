@@ -183,15 +183,13 @@ static json_t *oai_tool_calls(const json_t *native)
     json_t *out = json_array();
     size_t i;
     const json_t *tc;
-    json_array_foreach(native, i, tc)
-    {
+    json_array_foreach (native, i, tc) {
         const json_t *fn = json_object_get(tc, "function");
         char *args = json_dumps(json_object_get(fn, "arguments"), JSON_COMPACT);
-        json_array_append_new(out, json_pack("{s:s, s:i, s:s, s:{s:s, s:s}}", "id",
-                                             jsonx_str_or(tc, "id", ""), "index", (int)i, "type",
-                                             "function", "function", "name",
-                                             jsonx_str_or(fn, "name", ""), "arguments",
-                                             args ? args : "{}"));
+        json_array_append_new(
+            out, json_pack("{s:s, s:i, s:s, s:{s:s, s:s}}", "id", jsonx_str_or(tc, "id", ""),
+                           "index", (int)i, "type", "function", "function", "name",
+                           jsonx_str_or(fn, "name", ""), "arguments", args ? args : "{}"));
         free(args);
     }
     return out;
@@ -208,9 +206,9 @@ static json_t *oai_chunk(const struct sim_call *c, json_t *choice)
 {
     const char *object =
         c->api == SIM_API_OAI_COMPLETION ? "text_completion" : "chat.completion.chunk";
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", c->oai_id, "object", object,
-                          "created", (json_int_t)c->created, "model", c->model_echo,
-                          "system_fingerprint", "fp_ollama");
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", c->oai_id, "object", object, "created",
+                          (json_int_t)c->created, "model", c->model_echo, "system_fingerprint",
+                          "fp_ollama");
     json_object_set_new(o, "choices", choice ? json_pack("[o]", choice) : json_array());
     return o;
 }
@@ -226,8 +224,8 @@ static int write_frame(struct sim_call *c, json_t *o)
     hbuf_append_str(&b, is_openai(c) ? "\n\n" : "\n");
     json_decref(o);
     if (!c->started) {
-        httpd_stream_start(c->req, 200, is_openai(c) ? "text/event-stream"
-                                                     : "application/x-ndjson");
+        httpd_stream_start(c->req, 200,
+                           is_openai(c) ? "text/event-stream" : "application/x-ndjson");
         c->started = true;
     }
     int rc = httpd_stream_write(c->req, b.data, b.len);
@@ -269,7 +267,8 @@ static json_t *token_frame(struct sim_call *c, int i)
     switch (c->api) {
     case SIM_API_CHAT: {
         json_t *o = native_base(c);
-        json_t *msg = json_pack("{s:s, s:s}", "role", "assistant", "content", thinking ? "" : piece);
+        json_t *msg =
+            json_pack("{s:s, s:s}", "role", "assistant", "content", thinking ? "" : piece);
         if (thinking)
             json_object_set_new(msg, "thinking", json_string(piece));
         if (tool) {
@@ -304,8 +303,8 @@ static json_t *token_frame(struct sim_call *c, int i)
         } else {
             json_object_set_new(delta, "content", json_string(piece));
         }
-        frame = oai_chunk(c, json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta,
-                                       "finish_reason"));
+        frame =
+            oai_chunk(c, json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "finish_reason"));
         break;
     }
     case SIM_API_OAI_COMPLETION: {
@@ -475,16 +474,16 @@ static void finish_whole(struct sim_call *c, const struct sim_job_timing *t)
             json_object_set_new(msg, "reasoning", json_string(thinking));
         if (c->tool_calls)
             json_object_set_new(msg, "tool_calls", oai_tool_calls(c->tool_calls));
-        o = oai_chunk(c, json_pack("{s:i, s:o, s:s}", "index", 0, "message", msg,
-                                   "finish_reason", oai_finish_reason(c)));
+        o = oai_chunk(c, json_pack("{s:i, s:o, s:s}", "index", 0, "message", msg, "finish_reason",
+                                   oai_finish_reason(c)));
         json_object_set_new(o, "object", json_string("chat.completion"));
         json_object_set_new(o, "usage", oai_usage(t));
         httpd_reply_json(c->req, 200, "application/json", o, true);
         break;
     }
     case SIM_API_OAI_COMPLETION:
-        o = oai_chunk(c, json_pack("{s:s, s:i, s:s}", "text", content, "index", 0,
-                                   "finish_reason", c->done_reason));
+        o = oai_chunk(c, json_pack("{s:s, s:i, s:s}", "text", content, "index", 0, "finish_reason",
+                                   c->done_reason));
         json_object_set_new(o, "usage", oai_usage(t));
         httpd_reply_json(c->req, 200, "application/json", o, true);
         break;
@@ -544,8 +543,9 @@ void sim_call_run(struct sim_call *c, struct sim_job_params *p)
         case SIM_FAULT_QUEUE_FULL:
             sim_tokens_free(&p->prompt);
             sim_tokens_free(&p->output);
-            sim_call_fail(c, 503, "server busy, please try again.  maximum pending requests "
-                                  "exceeded");
+            sim_call_fail(c, 503,
+                          "server busy, please try again.  maximum pending requests "
+                          "exceeded");
             return;
         case SIM_FAULT_DROP:
             if (f.after == 0) {

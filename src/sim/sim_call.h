@@ -27,16 +27,16 @@ struct sim_call {
     char model_echo[SIM_NAME_MAX]; /* the name as the client sent it */
     double entry;                  /* model time the request arrived */
     /* the planned reply */
-    struct hbuf text;              /* the text of every token, one after another */
-    size_t *piece_end;             /* token i is text[piece_end[i-1], piece_end[i]); tokens of
-                                      a tool call are empty */
+    struct hbuf text;  /* the text of every token, one after another */
+    size_t *piece_end; /* token i is text[piece_end[i-1], piece_end[i]); tokens of
+                          a tool call are empty */
     size_t piece_cap;
     int n_pieces;
-    int n_thinking;                /* the first n_thinking pieces are reasoning */
-    json_t *tool_calls;            /* native shape, or NULL */
-    const char *done_reason;       /* "stop" or "length" */
-    json_t *context;               /* /api/generate's context ids, or NULL */
-    bool load_only;                /* empty prompt: load the model and say so */
+    int n_thinking;          /* the first n_thinking pieces are reasoning */
+    json_t *tool_calls;      /* native shape, or NULL */
+    const char *done_reason; /* "stop" or "length" */
+    json_t *context;         /* /api/generate's context ids, or NULL */
+    bool load_only;          /* empty prompt: load the model and say so */
     /* OpenAI framing */
     char oai_id[32];
     long created;
@@ -76,8 +76,8 @@ void sim_reply_error(struct httpd_req *r, bool openai, int status, const char *m
 /* Validates a native chat or generate body (OpenAI requests arrive here translated) and
  * prepares the call's reply and the job: model, capabilities, options, keep_alive, prompt
  * tokens. Returns 0, or an HTTP status with a message in err (the caller replies). */
-int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p,
-                       char *err, size_t errlen);
+int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p, char *err,
+                       size_t errlen);
 
 /* Runs a chat or completion request whose body has been parsed (body is taken over): the
  * native handlers and the OpenAI layer (after translating to a native body) end here. */
@@ -90,10 +90,10 @@ struct sim_embed_request {
     enum sim_embed_api api;
     char model_echo[SIM_NAME_MAX];
     struct sim_model_spec model;
-    json_t *inputs;    /* array of strings; taken over */
-    int dimensions;    /* 0 = the model's */
+    json_t *inputs; /* array of strings; taken over */
+    int dimensions; /* 0 = the model's */
     bool truncate;
-    bool base64;       /* OpenAI encoding_format */
+    bool base64; /* OpenAI encoding_format */
     bool has_keep_alive;
     double keep_alive_s;
     int64_t num_ctx;

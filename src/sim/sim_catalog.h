@@ -20,18 +20,18 @@ enum sim_cap {
 };
 
 struct sim_model_spec {
-    char name[SIM_NAME_MAX];  /* normalised: "llama3.2:latest" */
-    double size_gb;           /* weights on disk, GB (10^9 bytes) */
+    char name[SIM_NAME_MAX]; /* normalised: "llama3.2:latest" */
+    double size_gb;          /* weights on disk, GB (10^9 bytes) */
     char family[32];
-    char parameter_size[16];  /* "7.6B" */
-    char quantization[16];    /* "Q4_K_M" */
-    char digest[65];          /* sha256 hex of the name: stable across runs */
-    unsigned caps;            /* enum sim_cap */
-    int64_t context_length;   /* trained context */
+    char parameter_size[16]; /* "7.6B" */
+    char quantization[16];   /* "Q4_K_M" */
+    char digest[65];         /* sha256 hex of the name: stable across runs */
+    unsigned caps;           /* enum sim_cap */
+    int64_t context_length;  /* trained context */
     int embedding_length;
-    double prompt_tps;        /* base prompt speed on its machine; 0 = derived */
-    double gen_tps;           /* base generation speed; 0 = derived */
-    double modified_at;       /* epoch seconds */
+    double prompt_tps;  /* base prompt speed on its machine; 0 = derived */
+    double gen_tps;     /* base generation speed; 0 = derived */
+    double modified_at; /* epoch seconds */
 };
 
 /* Normalises a model name as Ollama does: a missing tag becomes ":latest"; the

@@ -90,15 +90,13 @@ static void on_done(struct sim_job *j, void *arg)
     json_t *vectors = json_array();
     size_t i;
     const json_t *s;
-    json_array_foreach(c->er.inputs, i, s)
-    {
+    json_array_foreach (c->er.inputs, i, s) {
         vector_for(c, json_string_value(s), v, dim);
         if (c->er.api == SIM_EMBED_OPENAI)
-            json_array_append_new(vectors,
-                                  json_pack("{s:s, s:o, s:i}", "object", "embedding", "embedding",
-                                            c->er.base64 ? base64_vector(v, dim)
-                                                         : float_array(v, dim),
-                                            "index", (int)i));
+            json_array_append_new(
+                vectors, json_pack("{s:s, s:o, s:i}", "object", "embedding", "embedding",
+                                   c->er.base64 ? base64_vector(v, dim) : float_array(v, dim),
+                                   "index", (int)i));
         else
             json_array_append_new(vectors, float_array(v, dim));
     }
@@ -128,8 +126,8 @@ static void on_done(struct sim_job *j, void *arg)
     case SIM_EMBED_OPENAI:
     default:
         o = json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", vectors, "model",
-                      c->er.model_echo, "usage", "prompt_tokens", t->prompt_tokens,
-                      "total_tokens", t->prompt_tokens);
+                      c->er.model_echo, "usage", "prompt_tokens", t->prompt_tokens, "total_tokens",
+                      t->prompt_tokens);
         httpd_reply_json(c->req, 200, "application/json", o, true);
         break;
     }
@@ -182,8 +180,7 @@ void sim_embed_run(struct sim_node *n, struct httpd_req *r, struct sim_embed_req
     int64_t ctx = sim_effective_num_ctx(&n->machine, &er->model, er->num_ctx);
     size_t i;
     const json_t *s;
-    json_array_foreach(er->inputs, i, s)
-    {
+    json_array_foreach (er->inputs, i, s) {
         size_t before = p.prompt.n;
         sim_tokenize_append(&p.prompt, json_string_value(s), json_string_length(s));
         if (!er->truncate && (int64_t)(p.prompt.n - before) > ctx) {

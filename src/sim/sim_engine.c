@@ -12,20 +12,20 @@
 #define MIN_TICK_REAL_S 0.002 /* tokens due within this are sent together */
 
 enum job_state {
-    JOB_QUEUED,     /* in the pending (load) queue */
-    JOB_LOADING,    /* attached to a runner that is still loading */
-    JOB_SLOT_WAIT,  /* waiting for a parallel slot */
-    JOB_PREFILL,    /* processing the prompt */
+    JOB_QUEUED,    /* in the pending (load) queue */
+    JOB_LOADING,   /* attached to a runner that is still loading */
+    JOB_SLOT_WAIT, /* waiting for a parallel slot */
+    JOB_PREFILL,   /* processing the prompt */
     JOB_GENERATING,
     JOB_PAUSED,
     JOB_STALLED,
-    JOB_FINISHING,  /* reporting its outcome from the loop */
+    JOB_FINISHING, /* reporting its outcome from the loop */
 };
 
 struct sim_job {
     struct sim_engine *e;
-    TAILQ_ENTRY(sim_job) all;     /* every job */
-    TAILQ_ENTRY(sim_job) queue;   /* pending queue or slot waiters */
+    TAILQ_ENTRY(sim_job) all;   /* every job */
+    TAILQ_ENTRY(sim_job) queue; /* pending queue or slot waiters */
     bool in_queue;
     bool in_waiters;
     bool generating; /* counted in its runner's generating streams */
@@ -57,10 +57,10 @@ struct sim_engine {
     struct job_list waiters;
     int n_pending;
     int n_jobs;
-    bool loader_busy;    /* a load is in progress: loads are serialised */
+    bool loader_busy;      /* a load is in progress: loads are serialised */
     double loader_free_at; /* model time the last load finishes */
     struct event *loader_timer;
-    struct event *kick;  /* runs the loader from the loop */
+    struct event *kick; /* runs the loader from the loop */
     struct sim_engine_stats stats;
 };
 
@@ -108,8 +108,7 @@ static void on_loader_timer(evutil_socket_t fd, short what, void *arg)
     loader_run(e);
 }
 
-struct sim_engine *sim_engine_new(struct event_base *base, struct sim_machine *m,
-                                  double time_scale)
+struct sim_engine *sim_engine_new(struct event_base *base, struct sim_machine *m, double time_scale)
 {
     struct sim_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -181,7 +180,7 @@ int sim_engine_paused(const struct sim_engine *e)
 {
     int n = 0;
     const struct sim_job *j;
-    TAILQ_FOREACH(j, &e->jobs, all)
+    TAILQ_FOREACH (j, &e->jobs, all)
         n += j->state == JOB_PAUSED;
     return n;
 }
@@ -236,8 +235,7 @@ static void job_release(struct sim_job *j, bool completed)
     j->runner = NULL;
     /* A freed slot goes to the first request waiting for this runner. */
     struct sim_job *w;
-    TAILQ_FOREACH(w, &e->waiters, queue)
-    {
+    TAILQ_FOREACH (w, &e->waiters, queue) {
         if (w->runner == r) {
             event_active(w->timer, EV_TIMEOUT, 1);
             break;
@@ -384,7 +382,8 @@ static void emit_due(struct sim_job *j, double now)
         j->t.tokens += n;
         /* Timers fire late and in bursts; the reported durations follow the model instead. */
         j->t.eval_s += n / rate;
-        enum sim_flow flow = j->cb.on_tokens ? j->cb.on_tokens(j, first, n, j->arg) : SIM_FLOW_GO_ON;
+        enum sim_flow flow =
+            j->cb.on_tokens ? j->cb.on_tokens(j, first, n, j->arg) : SIM_FLOW_GO_ON;
         if (flow == SIM_FLOW_STOP) {
             job_release(j, false);
             e->stats.cancelled++;

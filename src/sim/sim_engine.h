@@ -48,28 +48,28 @@ struct sim_job_callbacks {
 
 struct sim_job_params {
     enum sim_job_kind kind;
-    struct sim_model_spec model;  /* copied */
-    int64_t num_ctx;              /* requested; 0 = default */
+    struct sim_model_spec model; /* copied */
+    int64_t num_ctx;             /* requested; 0 = default */
     bool has_keep_alive;
     double keep_alive_s;
-    struct sim_tokens prompt;     /* taken over by the job */
-    struct sim_tokens output;     /* taken over: what the slot caches after the prompt */
-    int n_tokens;                 /* tokens to produce (GENERATE) */
+    struct sim_tokens prompt; /* taken over by the job */
+    struct sim_tokens output; /* taken over: what the slot caches after the prompt */
+    int n_tokens;             /* tokens to produce (GENERATE) */
 };
 
 /* Timings of a job, model seconds. */
 struct sim_job_timing {
     double arrived;
-    double attached;       /* got a ready runner: arrived..attached is Ollama's load_duration */
-    double slot;           /* got a slot */
-    double prompt_s;       /* prompt processing */
+    double attached; /* got a ready runner: arrived..attached is Ollama's load_duration */
+    double slot;     /* got a slot */
+    double prompt_s; /* prompt processing */
     double first_token;
     double done;
-    double eval_s;         /* modelled generation time of the tokens so far */
+    double eval_s; /* modelled generation time of the tokens so far */
     int prompt_tokens;
-    int cached_tokens;     /* prompt tokens the slot already had */
-    int tokens;            /* produced so far */
-    bool loaded_model;     /* this job waited for a load */
+    int cached_tokens; /* prompt tokens the slot already had */
+    int tokens;        /* produced so far */
+    bool loaded_model; /* this job waited for a load */
 };
 
 /* Creates an engine for machine m (borrowed; must outlive the engine). time_scale > 0. */

@@ -156,10 +156,9 @@ int sim_faults_add(struct sim_fault_set *s, const struct sim_fault *f)
 
 static bool is_inference_path(const char *path)
 {
-    static const char *const paths[] = {"/api/chat",           "/api/generate",
-                                        "/api/embed",          "/api/embeddings",
-                                        "/v1/chat/completions", "/v1/completions",
-                                        "/v1/embeddings"};
+    static const char *const paths[] = {
+        "/api/chat",       "/api/generate", "/api/embed", "/api/embeddings", "/v1/chat/completions",
+        "/v1/completions", "/v1/embeddings"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (strcmp(path, paths[i]) == 0)
             return true;

@@ -69,20 +69,20 @@ static const struct cfg_option options[] = {
      "JSON profile describing one machine or a whole fleet (see profiles/)"},
     {"node", "HERD_SIM_NODE", CFG_STRING, S(node), NULL, 0, 0, NULL, "NAME",
      "With a fleet profile: run only this node"},
-    {"time-scale", "HERD_SIM_TIME_SCALE", CFG_DOUBLE, S(time_scale), "1", 0.0001, 1000, NULL,
-     "X", "Real seconds per modelled second: 0.01 runs every delay 100x faster"},
+    {"time-scale", "HERD_SIM_TIME_SCALE", CFG_DOUBLE, S(time_scale), "1", 0.0001, 1000, NULL, "X",
+     "Real seconds per modelled second: 0.01 runs every delay 100x faster"},
     {"memory-gb", "HERD_SIM_MEMORY_GB", CFG_DOUBLE, S(memory_gb), "32", 0.1, 100000, NULL, "GB",
      "Memory available for loaded models"},
     {"vram-gb", "HERD_SIM_VRAM_GB", CFG_DOUBLE, S(vram_gb), "-1", -1, 100000, NULL, "GB",
      "GPU memory reported as size_vram; -1 means unified memory (all of it)"},
     {"disk-gbps", "HERD_SIM_DISK_GBPS", CFG_DOUBLE, S(disk_gbps), "2", 0.001, 1000, NULL, "GB/S",
      "Disk read speed: sets model load time"},
-    {"bandwidth-gbps", "HERD_SIM_BANDWIDTH_GBPS", CFG_DOUBLE, S(bandwidth_gbps), "200", 0.1,
-     100000, NULL, "GB/S", "Memory bandwidth: sets generation speed (tokens/s = 0.7 x GB/s / size)"},
+    {"bandwidth-gbps", "HERD_SIM_BANDWIDTH_GBPS", CFG_DOUBLE, S(bandwidth_gbps), "200", 0.1, 100000,
+     NULL, "GB/S", "Memory bandwidth: sets generation speed (tokens/s = 0.7 x GB/s / size)"},
     {"speed", "HERD_SIM_SPEED", CFG_DOUBLE, S(speed), "1", 0.001, 1000, NULL, "X",
      "Multiplier on every speed of the machine"},
-    {"pull-gbps", "HERD_SIM_PULL_GBPS", CFG_DOUBLE, S(pull_gbps), "0.1", 0.0001, 1000, NULL,
-     "GB/S", "Download speed of /api/pull"},
+    {"pull-gbps", "HERD_SIM_PULL_GBPS", CFG_DOUBLE, S(pull_gbps), "0.1", 0.0001, 1000, NULL, "GB/S",
+     "Download speed of /api/pull"},
     {"load-overhead", "HERD_SIM_LOAD_OVERHEAD", CFG_DOUBLE, S(load_overhead_s), "0.5", 0, 3600,
      NULL, "SECONDS", "Fixed part of every model load"},
     {"parallel-efficiency", "HERD_SIM_PARALLEL_EFFICIENCY", CFG_DOUBLE, S(parallel_efficiency),
@@ -96,8 +96,8 @@ static const struct cfg_option options[] = {
      "Requests that may wait for a model load before 503"},
     {"keep-alive", "HERD_SIM_KEEP_ALIVE", CFG_DOUBLE, S(keep_alive_s), "300", -1, 1e9, NULL,
      "SECONDS", "Idle time before a model unloads (-1 never, 0 at once)"},
-    {"context-length", "OLLAMA_CONTEXT_LENGTH", CFG_INT, S(context_length), "0", 0, 10000000,
-     NULL, "N", "Default num_ctx; 0 picks 4096/32768/262144 by VRAM like Ollama"},
+    {"context-length", "OLLAMA_CONTEXT_LENGTH", CFG_INT, S(context_length), "0", 0, 10000000, NULL,
+     "N", "Default num_ctx; 0 picks 4096/32768/262144 by VRAM like Ollama"},
     {"ollama-version", "HERD_SIM_OLLAMA_VERSION", CFG_STRING, S(version), "0.12.6", 0, 0, NULL,
      "X.Y.Z", "Version reported by /api/version"},
     {"seed", "HERD_SIM_SEED", CFG_INT, S(seed), "0", 0, 9.0e15, NULL, "N",
@@ -197,9 +197,8 @@ static int write_ready_file(const char *path, struct sim_node **nodes, size_t n)
     for (size_t i = 0; i < n; i++) {
         char url[128];
         snprintf(url, sizeof url, "http://%s:%d", nodes[i]->host, nodes[i]->port);
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:s}", "name",
-                                             nodes[i]->machine.spec.name, "port", nodes[i]->port,
-                                             "url", url));
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:s}", "name", nodes[i]->machine.spec.name,
+                                             "port", nodes[i]->port, "url", url));
     }
     json_t *o = json_pack("{s:o, s:i}", "nodes", arr, "pid", (int)getpid());
     char tmp[4096];
@@ -251,9 +250,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-sim: --log-level: '%s' is not a level\n", s.log_level);
         goto out;
     }
-    struct log_options lo = {.program = "herd-sim", .stderr_level = level,
+    struct log_options lo = {.program = "herd-sim",
+                             .stderr_level = level,
                              .file_level = s.log_dir && *s.log_dir ? level : LOG_LEVEL_OFF,
-                             .dir = s.log_dir, .file_name = "herd-sim.jsonl", .retention = 30};
+                             .dir = s.log_dir,
+                             .file_name = "herd-sim.jsonl",
+                             .retention = 30};
     if (log_open(&lo) != 0 && s.log_dir && *s.log_dir)
         LOG_WARN("cannot open the log file in %s", s.log_dir);
 

@@ -21,20 +21,20 @@
 
 struct sim_machine_spec {
     char name[64];
-    double memory_gb;            /* budget for loaded models (VRAM, or unified memory) */
-    double vram_gb;              /* GPU memory for size_vram; < 0: unified, all on GPU */
-    double disk_gbps;            /* model load speed */
-    double bandwidth_gbps;       /* memory bandwidth: sets the default generation speed */
-    double speed;                /* multiplier on every speed (1 = as derived) */
-    double pull_gbps;            /* download speed for /api/pull */
-    double load_overhead_s;      /* fixed part of a load */
-    double parallel_efficiency;  /* 0..1: aggregate speed with k streams = 1 + e(k-1) */
-    int num_parallel;            /* OLLAMA_NUM_PARALLEL */
-    int max_loaded;              /* OLLAMA_MAX_LOADED_MODELS */
-    int max_queue;               /* OLLAMA_MAX_QUEUE */
-    double keep_alive_s;         /* OLLAMA_KEEP_ALIVE */
-    int64_t context_length;      /* OLLAMA_CONTEXT_LENGTH; 0 = by VRAM tier */
-    char version[32];            /* reported by /api/version */
+    double memory_gb;           /* budget for loaded models (VRAM, or unified memory) */
+    double vram_gb;             /* GPU memory for size_vram; < 0: unified, all on GPU */
+    double disk_gbps;           /* model load speed */
+    double bandwidth_gbps;      /* memory bandwidth: sets the default generation speed */
+    double speed;               /* multiplier on every speed (1 = as derived) */
+    double pull_gbps;           /* download speed for /api/pull */
+    double load_overhead_s;     /* fixed part of a load */
+    double parallel_efficiency; /* 0..1: aggregate speed with k streams = 1 + e(k-1) */
+    int num_parallel;           /* OLLAMA_NUM_PARALLEL */
+    int max_loaded;             /* OLLAMA_MAX_LOADED_MODELS */
+    int max_queue;              /* OLLAMA_MAX_QUEUE */
+    double keep_alive_s;        /* OLLAMA_KEEP_ALIVE */
+    int64_t context_length;     /* OLLAMA_CONTEXT_LENGTH; 0 = by VRAM tier */
+    char version[32];           /* reported by /api/version */
 };
 
 struct sim_slot {
@@ -48,12 +48,12 @@ struct sim_runner {
     double size_gb;       /* weights + KV cache: what it occupies */
     int64_t num_ctx;      /* per-slot context it was started with */
     int parallel;
-    double ready_at;      /* load finishes (model time) */
-    double keep_alive_s;  /* < 0 forever, 0 unload when idle */
-    double expires_at;    /* meaningful when in_flight == 0 */
-    int in_flight;        /* requests attached: waiting for a slot or running */
-    int generating;       /* slots producing tokens right now */
-    bool draining;        /* to be unloaded when idle (reload or eviction) */
+    double ready_at;     /* load finishes (model time) */
+    double keep_alive_s; /* < 0 forever, 0 unload when idle */
+    double expires_at;   /* meaningful when in_flight == 0 */
+    int in_flight;       /* requests attached: waiting for a slot or running */
+    int generating;      /* slots producing tokens right now */
+    bool draining;       /* to be unloaded when idle (reload or eviction) */
     struct sim_slot *slots;
 };
 
@@ -84,7 +84,7 @@ int64_t sim_default_num_ctx(const struct sim_machine *m, const struct sim_model_
  * default. requested <= 0 means none. */
 int64_t sim_effective_num_ctx(const struct sim_machine *m, const struct sim_model_spec *model,
                               int64_t requested);
-/* Parallel slots a runner of this model gets (1 for embedding models). */
+/* Parallel slots of a runner of this model: 1 for embedding models. */
 int sim_runner_parallel(const struct sim_machine *m, const struct sim_model_spec *model);
 /* Memory a runner of this model occupies with this context and parallelism. */
 double sim_runner_size_gb(const struct sim_model_spec *model, int64_t num_ctx, int parallel);

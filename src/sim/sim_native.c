@@ -16,13 +16,25 @@
 
 /* Models /api/pull can fetch when no registry list is given, with their sizes in GB. */
 static const struct sim_registry_entry builtin_registry[] = {
-    {"llama3.2:latest", 2.0},   {"llama3.2:1b", 1.3},       {"llama3.1:8b", 4.9},
-    {"llama3.3:70b", 42.5},     {"qwen2.5:0.5b", 0.4},      {"qwen2.5:7b", 4.7},
-    {"qwen2.5:14b", 9.0},       {"qwen2.5:32b", 20.0},      {"qwen2.5-coder:7b", 4.7},
-    {"qwen3:8b", 5.2},          {"qwen3:32b", 20.0},        {"mistral:latest", 4.1},
-    {"gemma3:4b", 3.3},         {"gemma3:27b", 17.0},       {"deepseek-r1:7b", 4.7},
-    {"phi4:latest", 9.1},       {"nomic-embed-text:latest", 0.27},
-    {"all-minilm:latest", 0.046}, {"mxbai-embed-large:latest", 0.67},
+    {"llama3.2:latest", 2.0},
+    {"llama3.2:1b", 1.3},
+    {"llama3.1:8b", 4.9},
+    {"llama3.3:70b", 42.5},
+    {"qwen2.5:0.5b", 0.4},
+    {"qwen2.5:7b", 4.7},
+    {"qwen2.5:14b", 9.0},
+    {"qwen2.5:32b", 20.0},
+    {"qwen2.5-coder:7b", 4.7},
+    {"qwen3:8b", 5.2},
+    {"qwen3:32b", 20.0},
+    {"mistral:latest", 4.1},
+    {"gemma3:4b", 3.3},
+    {"gemma3:27b", 17.0},
+    {"deepseek-r1:7b", 4.7},
+    {"phi4:latest", 9.1},
+    {"nomic-embed-text:latest", 0.27},
+    {"all-minilm:latest", 0.046},
+    {"mxbai-embed-large:latest", 0.67},
 };
 
 static void reply_text_ok(struct httpd_req *r, void *arg)
@@ -113,20 +125,19 @@ static void handle_ps(struct httpd_req *r, void *arg)
         else
             sim_catalog_describe(ru->model, ru->model_size_gb, &spec);
         double expires = ru->keep_alive_s < 0 ? wall_now + SIM_FOREVER_S
-                         : ru->in_flight    ? wall_now + ru->keep_alive_s * scale
-                                            : wall_now + (ru->expires_at - now) * scale;
+                         : ru->in_flight      ? wall_now + ru->keep_alive_s * scale
+                                              : wall_now + (ru->expires_at - now) * scale;
         char ts[64];
         time_rfc3339_local(expires, ts, sizeof ts);
         int64_t size = sim_gb_bytes(ru->size_gb);
         double vram = m->spec.vram_gb;
         int64_t size_vram = vram < 0 ? size : (int64_t)fmin((double)size, vram * 1e9);
-        json_array_append_new(models,
-                              json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:I, s:I}", "name",
-                                        ru->model, "model", ru->model, "size", (json_int_t)size,
-                                        "digest", spec.digest, "details",
-                                        sim_model_details_json(&spec), "expires_at", ts,
-                                        "size_vram", (json_int_t)size_vram, "context_length",
-                                        (json_int_t)ru->num_ctx));
+        json_array_append_new(models, json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:I, s:I}", "name",
+                                                ru->model, "model", ru->model, "size",
+                                                (json_int_t)size, "digest", spec.digest, "details",
+                                                sim_model_details_json(&spec), "expires_at", ts,
+                                                "size_vram", (json_int_t)size_vram,
+                                                "context_length", (json_int_t)ru->num_ctx));
     }
     free(sorted);
     httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
@@ -236,9 +247,9 @@ struct pull {
     bool stream;
     bool found;
     bool already;
-    int step;          /* 0 manifest, 1 progress, 2 verifying, 3 writing, 4 success */
-    double total_s;    /* model seconds to download */
-    double started;    /* model time */
+    int step;       /* 0 manifest, 1 progress, 2 verifying, 3 writing, 4 success */
+    double total_s; /* model seconds to download */
+    double started; /* model time */
     double tick_s;
 };
 
@@ -311,8 +322,8 @@ static void pull_step(evutil_socket_t fd, short what, void *arg)
         if (!p->found) {
             httpd_req_on_close(p->req, NULL, NULL);
             if (p->stream) {
-                pull_line(p, json_pack("{s:s}", "error",
-                                       "pull model manifest: file does not exist"));
+                pull_line(p,
+                          json_pack("{s:s}", "error", "pull model manifest: file does not exist"));
                 httpd_stream_end(p->req);
             } else {
                 httpd_reply_error_ollama(p->req, 500, "pull model manifest: file does not exist");
@@ -381,7 +392,8 @@ static void handle_pull(struct httpd_req *r, void *arg)
     char norm[SIM_NAME_MAX];
     if (!name || !*name || sim_normalize_name(name, norm, sizeof norm) != 0) {
         json_decref(body);
-        httpd_reply_error_ollama(r, 400, name && *name ? "invalid model name" : "model is required");
+        httpd_reply_error_ollama(r, 400,
+                                 name && *name ? "invalid model name" : "model is required");
         return;
     }
     struct sim_fault f;
@@ -468,7 +480,8 @@ static int render_message(const json_t *msg, struct hbuf *text, struct sim_token
         snprintf(err, errlen, "message content must be a string");
         return 400;
     }
-    hbuf_printf(text, "<|%s|>\n%s", role, json_is_string(content) ? json_string_value(content) : "");
+    hbuf_printf(text, "<|%s|>\n%s", role,
+                json_is_string(content) ? json_string_value(content) : "");
     const char *thinking = jsonx_str(msg, "thinking");
     if (thinking)
         hbuf_append_str(text, thinking);
@@ -483,8 +496,7 @@ static int render_message(const json_t *msg, struct hbuf *text, struct sim_token
     const json_t *imgs = json_object_get(msg, "images");
     size_t i;
     const json_t *img;
-    json_array_foreach(imgs, i, img)
-    {
+    json_array_foreach (imgs, i, img) {
         if (json_is_string(img))
             sim_tokens_append_blob(images, json_string_value(img), json_string_length(img),
                                    IMAGE_TOKENS);
@@ -497,8 +509,8 @@ static bool is_chat_api(enum sim_call_api api)
     return api == SIM_API_CHAT || api == SIM_API_OAI_CHAT;
 }
 
-int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p,
-                       char *err, size_t errlen)
+int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p, char *err,
+                       size_t errlen)
 {
     struct sim_node *n = c->node;
     bool chat = is_chat_api(c->api);
@@ -570,8 +582,8 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
             return 400;
         p->has_keep_alive = true;
     }
-    c->stream = jsonx_bool_or(body, "stream", !(c->api == SIM_API_OAI_CHAT ||
-                                                 c->api == SIM_API_OAI_COMPLETION));
+    c->stream = jsonx_bool_or(body, "stream",
+                              !(c->api == SIM_API_OAI_CHAT || c->api == SIM_API_OAI_COMPLETION));
     const json_t *format = json_object_get(body, "format");
     if (format && !(json_is_string(format) || json_is_object(format) || json_is_null(format))) {
         snprintf(err, errlen, "invalid format: expected \"json\" or a JSON schema");
@@ -602,8 +614,7 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
         }
         size_t i;
         const json_t *msg;
-        json_array_foreach(msgs, i, msg)
-        {
+        json_array_foreach (msgs, i, msg) {
             rc = render_message(msg, &text, &images, err, errlen);
             if (rc) {
                 hbuf_free(&text);
@@ -625,7 +636,8 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
             return 400;
         }
         bool raw = jsonx_bool_or(body, "raw", false);
-        if (raw && (system || json_object_get(body, "template") || json_object_get(body, "context"))) {
+        if (raw &&
+            (system || json_object_get(body, "template") || json_object_get(body, "context"))) {
             hbuf_free(&text);
             snprintf(err, errlen, "raw mode does not support template, system, or context");
             return 400;
@@ -638,8 +650,7 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
         const json_t *imgs = json_object_get(body, "images");
         size_t i;
         const json_t *img;
-        json_array_foreach(imgs, i, img)
-        {
+        json_array_foreach (imgs, i, img) {
             if (json_is_string(img))
                 sim_tokens_append_blob(&images, json_string_value(img), json_string_length(img),
                                        IMAGE_TOKENS);
@@ -729,7 +740,8 @@ static void reply_unload(struct sim_call *c)
     time_rfc3339_utc(time_wall(), ts, sizeof ts);
     json_t *o = json_pack("{s:s, s:s}", "model", c->model_echo, "created_at", ts);
     if (is_chat_api(c->api))
-        json_object_set_new(o, "message", json_pack("{s:s, s:s}", "role", "assistant", "content", ""));
+        json_object_set_new(o, "message",
+                            json_pack("{s:s, s:s}", "role", "assistant", "content", ""));
     else
         json_object_set_new(o, "response", json_string(""));
     json_object_set_new(o, "done", json_true());
@@ -826,8 +838,7 @@ static void handle_embed(struct httpd_req *r, void *arg)
         } else if (json_is_array(input)) {
             size_t i;
             json_t *s;
-            json_array_foreach(input, i, s)
-            {
+            json_array_foreach (input, i, s) {
                 if (!json_is_string(s)) {
                     rc = 400;
                     snprintf(err, sizeof err, "invalid input type");

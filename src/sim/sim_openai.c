@@ -46,7 +46,8 @@ static void copy_options(json_t *body, json_t *options)
         if ((v = json_object_get(body, passthrough[i])) && json_is_number(v))
             json_object_set(options, passthrough[i], v);
     v = json_object_get(body, "temperature");
-    json_object_set_new(options, "temperature", json_is_number(v) ? json_deep_copy(v) : json_real(1.0));
+    json_object_set_new(options, "temperature",
+                        json_is_number(v) ? json_deep_copy(v) : json_real(1.0));
     v = json_object_get(body, "top_p");
     json_object_set_new(options, "top_p",
                         json_is_number(v) && json_number_value(v) != 0 ? json_deep_copy(v)
@@ -71,8 +72,7 @@ static json_t *convert_message(json_t *m, json_t *all, char *err, size_t errlen)
         hbuf_init(&text, 64 * 1024 * 1024);
         size_t i;
         json_t *part;
-        json_array_foreach(content, i, part)
-        {
+        json_array_foreach (content, i, part) {
             const char *type = jsonx_str_or(part, "type", "");
             if (strcmp(type, "text") == 0) {
                 hbuf_append_str(&text, jsonx_str_or(part, "text", ""));
@@ -80,8 +80,9 @@ static json_t *convert_message(json_t *m, json_t *all, char *err, size_t errlen)
                 json_t *iu = json_object_get(part, "image_url");
                 const char *url = json_is_string(iu) ? json_string_value(iu) : jsonx_str(iu, "url");
                 if (!url || strncmp(url, "data:", 5) != 0) {
-                    snprintf(err, errlen, "image URLs are not currently supported, please use "
-                                          "base64 encoded data instead");
+                    snprintf(err, errlen,
+                             "image URLs are not currently supported, please use "
+                             "base64 encoded data instead");
                     hbuf_free(&text);
                     json_decref(images);
                     json_decref(out);
@@ -104,8 +105,7 @@ static json_t *convert_message(json_t *m, json_t *all, char *err, size_t errlen)
         json_t *native = json_array();
         size_t i;
         json_t *tc;
-        json_array_foreach(calls, i, tc)
-        {
+        json_array_foreach (calls, i, tc) {
             json_t *fn = json_object_get(tc, "function");
             const char *args = jsonx_str_or(fn, "arguments", "{}");
             json_error_t je;
@@ -117,10 +117,9 @@ static json_t *convert_message(json_t *m, json_t *all, char *err, size_t errlen)
                 return NULL;
             }
             json_array_append_new(native, json_pack("{s:s, s:{s:i, s:s, s:o}}", "id",
-                                                     jsonx_str_or(tc, "id", ""), "function",
-                                                     "index", (int)i, "name",
-                                                     jsonx_str_or(fn, "name", ""), "arguments",
-                                                     parsed));
+                                                    jsonx_str_or(tc, "id", ""), "function", "index",
+                                                    (int)i, "name", jsonx_str_or(fn, "name", ""),
+                                                    "arguments", parsed));
         }
         json_object_set_new(out, "tool_calls", native);
     }
@@ -130,14 +129,12 @@ static json_t *convert_message(json_t *m, json_t *all, char *err, size_t errlen)
         json_object_set_new(out, "tool_call_id", json_string(call_id));
         size_t i, k;
         json_t *prev, *tc;
-        json_array_foreach(all, i, prev)
-        {
-            json_array_foreach(json_object_get(prev, "tool_calls"), k, tc)
-            {
+        json_array_foreach (all, i, prev) {
+            json_array_foreach (json_object_get(prev, "tool_calls"), k, tc) {
                 if (strcmp(jsonx_str_or(tc, "id", ""), call_id) == 0)
-                    json_object_set_new(out, "tool_name",
-                                        json_string(jsonx_str_or(json_object_get(tc, "function"),
-                                                                 "name", "")));
+                    json_object_set_new(
+                        out, "tool_name",
+                        json_string(jsonx_str_or(json_object_get(tc, "function"), "name", "")));
             }
         }
     }
@@ -164,8 +161,7 @@ static void handle_chat(struct httpd_req *r, void *arg)
     json_t *out_msgs = json_array();
     size_t i;
     json_t *m;
-    json_array_foreach(msgs, i, m)
-    {
+    json_array_foreach (msgs, i, m) {
         json_t *c = convert_message(m, msgs, err, sizeof err);
         if (!c) {
             json_decref(out_msgs);
@@ -264,8 +260,8 @@ static void handle_models(struct httpd_req *r, void *arg)
     struct sim_node *n = arg;
     struct sim_machine *m = &n->machine;
     if (m->n_models == 0) {
-        httpd_reply_json(r, 200, "application/json", json_pack("{s:s, s:n}", "object", "list", "data"),
-                         true);
+        httpd_reply_json(r, 200, "application/json",
+                         json_pack("{s:s, s:n}", "object", "list", "data"), true);
         return;
     }
     json_t *data = json_array();
@@ -329,8 +325,7 @@ static void handle_embeddings(struct httpd_req *r, void *arg)
         er.inputs = json_array();
         size_t i;
         json_t *s;
-        json_array_foreach(input, i, s)
-        {
+        json_array_foreach (input, i, s) {
             if (!json_is_string(s)) {
                 rc = 400;
                 snprintf(err, sizeof err, "invalid input");

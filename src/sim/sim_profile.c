@@ -169,8 +169,7 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
     }
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)o, key, v)
-    {
+    json_object_foreach ((json_t *)o, key, v) {
         const struct num_field *nf = NULL;
         for (size_t i = 0; i < sizeof machine_fields / sizeof machine_fields[0]; i++)
             if (strcmp(key, machine_fields[i].key) == 0)
@@ -210,8 +209,7 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
         } else if (strcmp(key, "models") == 0 && json_is_array(v)) {
             size_t i;
             json_t *m;
-            json_array_foreach(v, i, m)
-            {
+            json_array_foreach (v, i, m) {
                 struct sim_model_spec spec;
                 if (json_is_string(m)) {
                     if (sim_parse_model_arg(json_string_value(m), &spec, err, errlen))
@@ -243,8 +241,9 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
                         spec.caps = 0;
                         size_t k;
                         json_t *cap;
-                        json_array_foreach(caps, k, cap)
-                            spec.caps |= sim_cap_parse(json_string_value(cap) ? json_string_value(cap) : "");
+                        json_array_foreach (caps, k, cap)
+                            spec.caps |=
+                                sim_cap_parse(json_string_value(cap) ? json_string_value(cap) : "");
                     }
                     if (jsonx_bool_or(m, "loaded", false) && sim_config_add_loaded(c, spec.name))
                         return -ENOMEM;
@@ -259,17 +258,16 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
         } else if (strcmp(key, "loaded") == 0 && json_is_array(v)) {
             size_t i;
             json_t *m;
-            json_array_foreach(v, i, m)
+            json_array_foreach (v, i, m)
                 if (json_is_string(m) && sim_config_add_loaded(c, json_string_value(m)))
                     return -ENOMEM;
         } else if (strcmp(key, "registry") == 0 && json_is_array(v)) {
             size_t i;
             json_t *m;
-            json_array_foreach(v, i, m)
-            {
+            json_array_foreach (v, i, m) {
                 struct sim_model_spec spec;
-                if (!json_is_string(m) || sim_parse_model_arg(json_string_value(m), &spec, err,
-                                                              errlen))
+                if (!json_is_string(m) ||
+                    sim_parse_model_arg(json_string_value(m), &spec, err, errlen))
                     return -EINVAL;
                 if (sim_config_add_registry(c, spec.name, spec.size_gb))
                     return -ENOMEM;
@@ -277,8 +275,7 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
         } else if (strcmp(key, "faults") == 0 && json_is_array(v)) {
             size_t i;
             json_t *f;
-            json_array_foreach(v, i, f)
-            {
+            json_array_foreach (v, i, f) {
                 struct sim_fault fault;
                 int rc = json_is_string(f)
                              ? sim_fault_parse_spec(json_string_value(f), &fault, err, errlen)
@@ -298,8 +295,8 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
     return 0;
 }
 
-int sim_profile_parse(const json_t *root, const struct sim_node_config *base,
-                      struct sim_fleet *out, char *err, size_t errlen)
+int sim_profile_parse(const json_t *root, const struct sim_node_config *base, struct sim_fleet *out,
+                      char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     const json_t *nodes = json_object_get(root, "nodes");

@@ -34,8 +34,8 @@ void sim_config_free(struct sim_node_config *c);
 /* Reads a profile: {"defaults": {...}, "nodes": [{...}, ...]} or a single node object. Each
  * node starts from base, then the profile's defaults, then its own fields. Returns 0 or
  * -EINVAL with a message naming the node and field. */
-int sim_profile_parse(const json_t *root, const struct sim_node_config *base,
-                      struct sim_fleet *out, char *err, size_t errlen);
+int sim_profile_parse(const json_t *root, const struct sim_node_config *base, struct sim_fleet *out,
+                      char *err, size_t errlen);
 int sim_profile_load(const char *path, const struct sim_node_config *base, struct sim_fleet *out,
                      char *err, size_t errlen);
 

@@ -201,9 +201,9 @@ static void handle_state(struct httpd_req *r, void *arg)
         struct sim_runner *ru = m->runners[i];
         json_t *slots = json_array();
         for (int s = 0; s < ru->parallel; s++)
-            json_array_append_new(slots, json_pack("{s:b, s:I}", "busy", ru->slots[s].busy,
-                                                   "cached_tokens",
-                                                   (json_int_t)ru->slots[s].cache.n));
+            json_array_append_new(slots,
+                                  json_pack("{s:b, s:I}", "busy", ru->slots[s].busy,
+                                            "cached_tokens", (json_int_t)ru->slots[s].cache.n));
         json_array_append_new(
             runners,
             json_pack("{s:s, s:I, s:i, s:i, s:i, s:b, s:b, s:f, s:f, s:o}", "model", ru->model,
@@ -218,9 +218,9 @@ static void handle_state(struct httpd_req *r, void *arg)
         "s:f}",
         "node", m->spec.name, "port", n->port, "memory_gb", m->spec.memory_gb, "memory_used_gb",
         sim_memory_used(m), "runners", runners, "pending", sim_engine_pending(n->engine), "jobs",
-        sim_engine_jobs(n->engine), "paused", sim_engine_paused(n->engine), "stats", "requests", (json_int_t)n->requests, "loads",
-        (json_int_t)st.loads, "reloads", (json_int_t)st.reloads, "evictions",
-        (json_int_t)st.evictions, "completed", (json_int_t)st.completed, "rejected",
+        sim_engine_jobs(n->engine), "paused", sim_engine_paused(n->engine), "stats", "requests",
+        (json_int_t)n->requests, "loads", (json_int_t)st.loads, "reloads", (json_int_t)st.reloads,
+        "evictions", (json_int_t)st.evictions, "completed", (json_int_t)st.completed, "rejected",
         (json_int_t)st.rejected, "cancelled", (json_int_t)st.cancelled, "faults", faults_json(n),
         "model_time", now);
     httpd_reply_json(r, 200, NULL, o, false);
@@ -241,10 +241,10 @@ static void handle_requests(struct httpd_req *r, void *arg)
         struct sim_logged_request *e = &n->log[(start + i) % SIM_REQUEST_LOG];
         json_error_t je;
         json_t *body = e->body && *e->body ? json_loads(e->body, 0, &je) : NULL;
-        json_array_append_new(
-            a, json_pack("{s:s, s:s, s:o, s:o, s:f}", "method", e->method, "path", e->path,
-                         "body", body ? body : json_string(e->body ? e->body : ""), "headers",
-                         json_incref(e->headers), "at", e->at));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:o, s:f}", "method", e->method, "path",
+                                           e->path, "body",
+                                           body ? body : json_string(e->body ? e->body : ""),
+                                           "headers", json_incref(e->headers), "at", e->at));
     }
     httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "requests", a), false);
 }

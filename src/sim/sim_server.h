@@ -25,14 +25,14 @@ struct sim_node_config {
     int port;
     double time_scale;
     uint64_t seed;
-    int min_tokens, max_tokens;      /* length of a reply when num_predict is not set */
-    struct sim_model_spec *models;   /* on disk at start (copied) */
+    int min_tokens, max_tokens;    /* length of a reply when num_predict is not set */
+    struct sim_model_spec *models; /* on disk at start (copied) */
     size_t n_models;
-    char (*loaded)[SIM_NAME_MAX];    /* warm at start */
+    char (*loaded)[SIM_NAME_MAX]; /* warm at start */
     size_t n_loaded;
     struct sim_registry_entry *registry; /* pullable models (besides the built-in ones) */
     size_t n_registry;
-    struct sim_fault *faults;        /* injected from the start */
+    struct sim_fault *faults; /* injected from the start */
     size_t n_faults;
 };
 

@@ -175,7 +175,7 @@ static json_t *value_for(const json_t *schema, struct sim_rng *r, int depth)
         const char *key;
         json_t *sub;
         if (json_is_object(props) && depth < 4)
-            json_object_foreach((json_t *)props, key, sub)
+            json_object_foreach ((json_t *)props, key, sub)
                 json_object_set_new(o, key, value_for(sub, r, depth + 1));
         return o;
     }

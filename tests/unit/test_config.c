@@ -28,16 +28,16 @@ static const struct cfg_option options[] = {
      "HOST", "Address to listen on"},
     {"learn-capacity", "FLEET_LEARN", CFG_BOOL, offsetof(struct settings, learn), "false", 0, 0,
      NULL, NULL, "Learn capacity"},
-    {"timeout", "FLEET_TIMEOUT", CFG_DOUBLE, offsetof(struct settings, timeout), "30", 0.5,
-     600, NULL, "SECONDS", "Timeout"},
+    {"timeout", "FLEET_TIMEOUT", CFG_DOUBLE, offsetof(struct settings, timeout), "30", 0.5, 600,
+     NULL, "SECONDS", "Timeout"},
     {"mode", "FLEET_MODE", CFG_ENUM, offsetof(struct settings, mode), "strip", 0, 0,
      "strip|warn|passthrough", NULL, "Context protection"},
-    {"model", "FLEET_MODELS", CFG_LIST, offsetof(struct settings, models), NULL, 0, 0, NULL,
-     "NAME", "A model"},
+    {"model", "FLEET_MODELS", CFG_LIST, offsetof(struct settings, models), NULL, 0, 0, NULL, "NAME",
+     "A model"},
 };
 
-static const struct cfg_spec spec = {"test", "A test program", "[options]", options,
-                                     sizeof options / sizeof options[0], NULL};
+static const struct cfg_spec spec = {
+    "test", "A test program", "[options]", options, sizeof options / sizeof options[0], NULL};
 
 static char env_path[64];
 

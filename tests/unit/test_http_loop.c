@@ -142,8 +142,8 @@ static int setup(void **state)
 {
     (void)state;
     base = event_base_new();
-    struct httpd_limits lim = {.max_body_bytes = 1024 * 1024, .stream_high_water = HIGH_WATER,
-                               .idle_timeout_s = 5};
+    struct httpd_limits lim = {
+        .max_body_bytes = 1024 * 1024, .stream_high_water = HIGH_WATER, .idle_timeout_s = 5};
     server = httpd_new(base, &lim);
     httpd_route(server, HTTPD_GET, "/stream", handle_stream, NULL);
     httpd_route(server, HTTPD_GET, "/hang", handle_hang, NULL);
@@ -200,8 +200,8 @@ static void fetch_echo_and_error_shapes(void **state)
     (void)state;
     struct fetched f = {0};
     const char *hdrs[] = {"Content-Type: application/json", NULL};
-    struct httpc_opts o = {.method = "POST", .url = url("/echo"), .headers = hdrs,
-                           .body = "{\"a\":1}", .body_len = 7};
+    struct httpc_opts o = {
+        .method = "POST", .url = url("/echo"), .headers = hdrs, .body = "{\"a\":1}", .body_len = 7};
     assert_non_null(httpc_fetch(client, &o, 1024, on_fetched, &f));
     assert_true(run_until(&f.done, 5000));
     assert_int_equal(f.rc, 0);

@@ -70,7 +70,8 @@ static void utf8_sanitize(void **state)
     assert_string_equal(s1, "caf\xc3\xa9 ok");
     char s2[] = "bad\xff\xc3_end";
     assert_int_equal(jsonx_utf8_sanitize(s2), 2);
-    assert_string_equal(s2, "bad?" "?_end");
+    assert_string_equal(s2, "bad?"
+                            "?_end");
     char s3[] = "\xed\xa0\x80"; /* a surrogate is not valid UTF-8 */
     assert_int_equal(jsonx_utf8_sanitize(s3), 3);
 }

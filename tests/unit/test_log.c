@@ -57,8 +57,8 @@ static int side_effect(void)
 static void disabled_levels_do_not_evaluate(void **state)
 {
     (void)state;
-    struct log_options o = {.program = "t", .stderr_level = LOG_LEVEL_ERROR,
-                            .file_level = LOG_LEVEL_OFF};
+    struct log_options o = {
+        .program = "t", .stderr_level = LOG_LEVEL_ERROR, .file_level = LOG_LEVEL_OFF};
     assert_int_equal(log_open(&o), 0);
     evaluated = 0;
     LOG_DEBUG("value %d", side_effect());
@@ -71,9 +71,13 @@ static void json_lines_and_daily_rotation(void **state)
 {
     (void)state;
     fake_now = 1767225600.0 + 3600; /* 2026-01-01 01:00 UTC */
-    struct log_options o = {.program = "herd", .stderr_level = LOG_LEVEL_OFF,
-                            .file_level = LOG_LEVEL_INFO, .dir = dir,
-                            .file_name = "herd.jsonl", .retention = 2, .clock = fake_clock};
+    struct log_options o = {.program = "herd",
+                            .stderr_level = LOG_LEVEL_OFF,
+                            .file_level = LOG_LEVEL_INFO,
+                            .dir = dir,
+                            .file_name = "herd.jsonl",
+                            .retention = 2,
+                            .clock = fake_clock};
     assert_int_equal(log_open(&o), 0);
     LOG_INFO("node %s is online", "studio");
     LOG_DEBUG("not written");

@@ -117,7 +117,11 @@ static void one_slot_serves_in_order(void **state)
     struct sim_engine *e = sim_engine_new(base, &m, 0.0005);
     struct outcome o[3] = {0};
     for (int i = 0; i < 3; i++)
-        assert_non_null(submit(e, &m, "a:7b", i == 0 ? "first" : i == 1 ? "second" : "third", 20, &o[i]));
+        assert_non_null(submit(e, &m, "a:7b",
+                               i == 0   ? "first"
+                               : i == 1 ? "second"
+                                        : "third",
+                               20, &o[i]));
     run_until_finished(3);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(o[i].status, 200);

@@ -130,8 +130,8 @@ static void expiry_and_release(void **state)
     assert_int_equal(m.n_runners, 0);
 
     r = sim_runner_start(&m, sim_machine_model(&m, "a:7b"), 2048, -1, 0);
-    assert_true(r->expires_at > 1e9); /* forever */
-    r->draining = true;               /* marked for reload: goes as soon as idle and loaded */
+    assert_true(r->expires_at > 1e9);       /* forever */
+    r->draining = true;                     /* marked for reload: goes as soon as idle and loaded */
     assert_int_equal(sim_expire(&m, 1), 0); /* still loading */
     assert_int_equal(sim_expire(&m, 10), 1);
     sim_machine_free(&m);
@@ -172,7 +172,7 @@ static void streams_slow_down_when_sharing(void **state)
     struct sim_machine m;
     sim_machine_init(&m, &spec);
     assert_true(sim_stream_rate(&m, 100, 1) == 100);
-    assert_true(sim_stream_rate(&m, 100, 2) == 75);  /* (1 + 0.5) / 2 */
+    assert_true(sim_stream_rate(&m, 100, 2) == 75); /* (1 + 0.5) / 2 */
     assert_true(sim_stream_rate(&m, 100, 4) == 62.5);
     m.spec.parallel_efficiency = 0;
     assert_true(sim_stream_rate(&m, 100, 4) == 25); /* no batching gain */

@@ -89,7 +89,10 @@ static void bom_and_empty_events(void **state)
     struct sse_framer f;
     sse_framer_init(&f, 1024);
     struct events e = {0};
-    feed_all(&f, "\xEF\xBB\xBF" "event: x\n\ndata: y\n\n", 1, &e);
+    feed_all(&f,
+             "\xEF\xBB\xBF"
+             "event: x\n\ndata: y\n\n",
+             1, &e);
     assert_int_equal(e.n, 1); /* an event without data is not dispatched */
     assert_string_equal(e.data[0], "y");
     assert_string_equal(e.type[0], "message");
@@ -130,10 +133,8 @@ static void cut_stream_is_mid_event(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(openai_stream_any_split),
-        cmocka_unit_test(line_endings_fields_comments),
-        cmocka_unit_test(bom_and_empty_events),
-        cmocka_unit_test(oversized_event_rejected),
+        cmocka_unit_test(openai_stream_any_split), cmocka_unit_test(line_endings_fields_comments),
+        cmocka_unit_test(bom_and_empty_events),    cmocka_unit_test(oversized_event_rejected),
         cmocka_unit_test(cut_stream_is_mid_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
