@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config clang clang-format
   libevent-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3
   libmdnsd-dev libssl-dev libcmocka-dev
   curl ca-certificates python3
