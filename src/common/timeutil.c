@@ -70,6 +70,16 @@ char *time_rfc3339_local(double epoch, char *out, size_t outlen)
     return out;
 }
 
+struct timeval time_tv(double seconds)
+{
+    struct timeval tv = {0, 0};
+    if (seconds > 0) {
+        tv.tv_sec = (time_t)seconds;
+        tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    }
+    return tv;
+}
+
 int64_t time_utc_day(double epoch)
 {
     return (int64_t)floor(epoch / 86400.0);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <time.h>
 
 /* Monotonic time in seconds (for intervals). */
@@ -19,6 +20,9 @@ char *time_rfc3339_utc(double epoch, char *out, size_t outlen);
 /* Same instant in the local time zone with its offset ("2024-06-04T14:38:31.83753-07:00";
  * 'Z' when the offset is zero), as Ollama writes modified_at and expires_at. */
 char *time_rfc3339_local(double epoch, char *out, size_t outlen);
+
+/* A duration in seconds as a timeval for libevent (negative counts as zero). */
+struct timeval time_tv(double seconds);
 
 /* Days since the epoch of a UTC time: the unit of log rotation. */
 int64_t time_utc_day(double epoch);

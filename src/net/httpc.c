@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 
 struct httpc {
     struct event_base *base;
@@ -50,7 +51,7 @@ static void arm_idle(struct httpc_req *q)
 {
     if (!q->idle || q->paused)
         return;
-    struct timeval tv = {q->idle_timeout_ms / 1000, (q->idle_timeout_ms % 1000) * 1000};
+    struct timeval tv = time_tv((double)q->idle_timeout_ms / 1000.0);
     evtimer_add(q->idle, &tv);
 }
 
@@ -138,7 +139,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
         evtimer_del(c->timer);
         return 0;
     }
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = time_tv((double)timeout_ms / 1000.0);
     evtimer_add(c->timer, &tv);
     return 0;
 }

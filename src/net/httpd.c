@@ -67,14 +67,6 @@ static const struct httpd_limits default_limits = {
     .stream_high_water = 256 * 1024,
 };
 
-static struct timeval tv_from(double s)
-{
-    struct timeval tv;
-    tv.tv_sec = (time_t)s;
-    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
 static enum httpd_method method_of(enum evhttp_cmd_type t)
 {
     switch (t) {
@@ -186,7 +178,7 @@ static void on_complete(struct evhttp_request *ev, void *arg)
     struct evhttp_connection *conn = evhttp_request_get_connection(ev);
     if (!conn)
         return;
-    struct timeval idle = tv_from(h->limits.idle_timeout_s);
+    struct timeval idle = time_tv(h->limits.idle_timeout_s);
     bufferevent_set_timeouts(evhttp_connection_get_bufferevent(conn), &idle, &idle);
 }
 
@@ -244,7 +236,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 
     /* While the handler works, only a client that stops taking bytes is cut off. */
     struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
-    struct timeval stall = tv_from(h->limits.write_stall_timeout_s);
+    struct timeval stall = time_tv(h->limits.write_stall_timeout_s);
     bufferevent_set_timeouts(bev, NULL, &stall);
     evhttp_connection_set_closecb(conn, on_conn_close, r);
     evhttp_request_set_on_complete_cb(ev, on_complete, h);
@@ -294,7 +286,7 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limi
     }
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->limits.max_header_bytes);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->limits.max_body_bytes);
-    struct timeval idle = tv_from(h->limits.idle_timeout_s);
+    struct timeval idle = time_tv(h->limits.idle_timeout_s);
     evhttp_set_timeout_tv(h->http, &idle);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |

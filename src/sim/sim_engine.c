@@ -80,10 +80,7 @@ double sim_engine_now(const struct sim_engine *e)
 /* Arms the job's timer for a delay in model seconds. */
 static void job_after(struct sim_job *j, double model_s)
 {
-    double real = model_s * j->e->time_scale;
-    if (real < 0)
-        real = 0;
-    struct timeval tv = {(time_t)real, (suseconds_t)((real - floor(real)) * 1e6)};
+    struct timeval tv = time_tv(model_s * j->e->time_scale);
     evtimer_add(j->timer, &tv);
 }
 
@@ -340,8 +337,7 @@ static void loader_run(struct sim_engine *e)
             e->loader_free_at = r->ready_at;
             e->stats.loads++;
             e->loader_busy = true;
-            double real = (r->ready_at - now) * e->time_scale;
-            struct timeval tv = {(time_t)real, (suseconds_t)((real - floor(real)) * 1e6)};
+            struct timeval tv = time_tv((r->ready_at - now) * e->time_scale);
             evtimer_add(e->loader_timer, &tv);
         }
         TAILQ_REMOVE(&e->pending, j, queue);

@@ -293,7 +293,7 @@ static void pull_step(evutil_socket_t fd, short what, void *arg);
 static void pull_schedule(struct pull *p, double model_s, double time_scale)
 {
     double real = model_s * time_scale;
-    struct timeval tv = {(time_t)real, (suseconds_t)((real - floor(real)) * 1e6)};
+    struct timeval tv = time_tv(real);
     evtimer_add(p->timer, &tv);
 }
 
@@ -786,22 +786,15 @@ void sim_generate_request(struct sim_node *n, struct httpd_req *r, enum sim_call
     sim_call_run(c, &p);
 }
 
-static void handle_chat(struct httpd_req *r, void *arg)
+/* /api/chat and /api/generate. */
+static void handle_generating(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
     json_t *body = read_body(r, false);
+    bool chat = strcmp(httpd_req_path(r), "/api/chat") == 0;
     if (body)
-        sim_generate_request(n, r, SIM_API_CHAT, body);
-}
-
-static void handle_generate(struct httpd_req *r, void *arg)
-{
-    struct sim_node *n = arg;
-    sim_node_log_request(n, r);
-    json_t *body = read_body(r, false);
-    if (body)
-        sim_generate_request(n, r, SIM_API_GENERATE, body);
+        sim_generate_request(n, r, chat ? SIM_API_CHAT : SIM_API_GENERATE, body);
 }
 
 static void handle_embed(struct httpd_req *r, void *arg)
@@ -884,8 +877,8 @@ void sim_native_routes(struct sim_node *n)
     httpd_route(h, HTTPD_POST, "/api/show", handle_show, n);
     httpd_route(h, HTTPD_POST, "/api/pull", handle_pull, n);
     httpd_route(h, HTTPD_DELETE, "/api/delete", handle_delete, n);
-    httpd_route(h, HTTPD_POST, "/api/chat", handle_chat, n);
-    httpd_route(h, HTTPD_POST, "/api/generate", handle_generate, n);
+    httpd_route(h, HTTPD_POST, "/api/chat", handle_generating, n);
+    httpd_route(h, HTTPD_POST, "/api/generate", handle_generating, n);
     httpd_route(h, HTTPD_POST, "/api/embed", handle_embed, n);
     httpd_route(h, HTTPD_POST, "/api/embeddings", handle_embed, n);
 }
