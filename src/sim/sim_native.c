@@ -791,8 +791,8 @@ static void handle_generating(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r, false);
     bool chat = strcmp(httpd_req_path(r), "/api/chat") == 0;
+    json_t *body = read_body(r, false); /* replies and frees r on failure */
     if (body)
         sim_generate_request(n, r, chat ? SIM_API_CHAT : SIM_API_GENERATE, body);
 }
