@@ -37,48 +37,6 @@ static const struct known_model known[] = {
     {"bge-m3", "bert", SIM_CAP_EMBEDDING, 8192, 1024},
 };
 
-int sim_normalize_name(const char *in, char *out, size_t outlen)
-{
-    if (!in)
-        return -EINVAL;
-    while (*in == ' ')
-        in++;
-    static const char *const prefixes[] = {"registry.ollama.ai/library/", "registry.ollama.ai/"};
-    for (size_t i = 0; i < 2; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncasecmp(in, prefixes[i], n) == 0) {
-            in += n;
-            break;
-        }
-    }
-    size_t len = strlen(in);
-    while (len && in[len - 1] == ' ')
-        len--;
-    if (len == 0)
-        return -EINVAL;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c < 0x20 || c == ' ' || c == '"' || c == '\\')
-            return -EINVAL;
-    }
-    const char *slash = NULL;
-    for (size_t i = 0; i < len; i++)
-        if (in[i] == '/')
-            slash = in + i;
-    const char *base = slash ? slash + 1 : in;
-    size_t base_len = len - (size_t)(base - in);
-    bool has_tag = memchr(base, ':', base_len) != NULL;
-    if (base_len == 0 || base[0] == ':' || (has_tag && base[base_len - 1] == ':'))
-        return -EINVAL;
-    int n = snprintf(out, outlen, "%.*s%s", (int)len, in, has_tag ? "" : ":latest");
-    if (n < 0 || (size_t)n >= outlen)
-        return -EINVAL;
-    /* Names match case-insensitively; keep one canonical case. */
-    for (char *p = out; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return 0;
-}
-
 /* Reads a parameter count such as "7b", "0.5b", "70b", "8x7b", "270m" from a tag. */
 static double params_from_tag(const char *tag)
 {
@@ -103,7 +61,7 @@ static double params_from_tag(const char *tag)
 void sim_catalog_describe(const char *name, double size_gb, struct sim_model_spec *spec)
 {
     memset(spec, 0, sizeof *spec);
-    if (sim_normalize_name(name, spec->name, sizeof spec->name) != 0)
+    if (model_name_normalize(name, spec->name, sizeof spec->name) != 0)
         snprintf(spec->name, sizeof spec->name, "%s", name);
     spec->size_gb = size_gb;
 

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_NAME_MAX 160
+#include "common/model_name.h"
+
+#define SIM_NAME_MAX MODEL_NAME_MAX
 
 enum sim_cap {
     SIM_CAP_COMPLETION = 1 << 0,
@@ -33,11 +35,6 @@ struct sim_model_spec {
     double gen_tps;     /* base generation speed; 0 = derived */
     double modified_at; /* epoch seconds */
 };
-
-/* Normalises a model name as Ollama does: a missing tag becomes ":latest"; the
- * "registry.ollama.ai/library/" prefix is dropped. Writes into out. Returns 0, or -EINVAL for
- * an empty or malformed name. */
-int sim_normalize_name(const char *in, char *out, size_t outlen);
 
 /* Fills spec for a model called name (normalised here) of size_gb, from a table of known
  * models or from the name's shape ("7b" tag, "embed" in the name). */

@@ -38,7 +38,7 @@ static int set_model(struct sim_fault *f, const char *model, char *err, size_t e
 {
     if (!model || !*model)
         return 0;
-    if (sim_normalize_name(model, f->model, sizeof f->model) != 0) {
+    if (model_name_normalize(model, f->model, sizeof f->model) != 0) {
         snprintf(err, errlen, "invalid model name '%s'", model);
         return -EINVAL;
     }

@@ -222,7 +222,7 @@ static void handle_delete(struct httpd_req *r, void *arg)
     char norm[SIM_NAME_MAX];
     if (!name || !*name) {
         httpd_reply_error_ollama(r, 400, "model is required");
-    } else if (sim_normalize_name(name, norm, sizeof norm) != 0) {
+    } else if (model_name_normalize(name, norm, sizeof norm) != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "name \"%s\" is invalid", name);
         httpd_reply_error_ollama(r, 400, msg);
@@ -390,7 +390,7 @@ static void handle_pull(struct httpd_req *r, void *arg)
         return;
     const char *name = model_field(body);
     char norm[SIM_NAME_MAX];
-    if (!name || !*name || sim_normalize_name(name, norm, sizeof norm) != 0) {
+    if (!name || !*name || model_name_normalize(name, norm, sizeof norm) != 0) {
         json_decref(body);
         httpd_reply_error_ollama(r, 400,
                                  name && *name ? "invalid model name" : "model is required");

@@ -23,7 +23,7 @@ int sim_parse_model_arg(const char *arg, struct sim_model_spec *out, char *err, 
         return -EINVAL;
     }
     char norm[SIM_NAME_MAX];
-    if (sim_normalize_name(name, norm, sizeof norm) != 0) {
+    if (model_name_normalize(name, norm, sizeof norm) != 0) {
         snprintf(err, errlen, "'%s': invalid model name", name);
         return -EINVAL;
     }
@@ -85,7 +85,7 @@ int sim_config_add_loaded(struct sim_node_config *c, const char *name)
 int sim_config_add_registry(struct sim_node_config *c, const char *name, double size_gb)
 {
     struct sim_registry_entry e;
-    if (sim_normalize_name(name, e.name, sizeof e.name) != 0)
+    if (model_name_normalize(name, e.name, sizeof e.name) != 0)
         return -EINVAL;
     e.size_gb = size_gb;
     GROW(c->registry, c->n_registry, e);
@@ -222,7 +222,7 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
                         return -EINVAL;
                     }
                     char norm[SIM_NAME_MAX];
-                    if (sim_normalize_name(jsonx_str(m, "name"), norm, sizeof norm)) {
+                    if (model_name_normalize(jsonx_str(m, "name"), norm, sizeof norm)) {
                         snprintf(err, errlen, "%s: invalid model name %s", where,
                                  jsonx_str(m, "name"));
                         return -EINVAL;

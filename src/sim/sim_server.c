@@ -137,7 +137,7 @@ struct sim_model_spec *sim_node_find_model(struct sim_node *n, const char *name,
                                            size_t normlen)
 {
     norm[0] = '\0';
-    if (!name || sim_normalize_name(name, norm, normlen) != 0) {
+    if (!name || model_name_normalize(name, norm, normlen) != 0) {
         norm[0] = '\0';
         return NULL;
     }

@@ -12,17 +12,17 @@ static void names_normalise(void **state)
 {
     (void)state;
     char out[SIM_NAME_MAX];
-    assert_int_equal(sim_normalize_name("llama3", out, sizeof out), 0);
+    assert_int_equal(model_name_normalize("llama3", out, sizeof out), 0);
     assert_string_equal(out, "llama3:latest");
-    assert_int_equal(sim_normalize_name("Qwen2.5:7B", out, sizeof out), 0);
+    assert_int_equal(model_name_normalize("Qwen2.5:7B", out, sizeof out), 0);
     assert_string_equal(out, "qwen2.5:7b");
-    assert_int_equal(sim_normalize_name("registry.ollama.ai/library/mistral", out, sizeof out), 0);
+    assert_int_equal(model_name_normalize("registry.ollama.ai/library/mistral", out, sizeof out), 0);
     assert_string_equal(out, "mistral:latest");
-    assert_int_equal(sim_normalize_name("user/model", out, sizeof out), 0);
+    assert_int_equal(model_name_normalize("user/model", out, sizeof out), 0);
     assert_string_equal(out, "user/model:latest");
-    assert_int_equal(sim_normalize_name("", out, sizeof out), -EINVAL);
-    assert_int_equal(sim_normalize_name("bad name", out, sizeof out), -EINVAL);
-    assert_int_equal(sim_normalize_name("x:", out, sizeof out), -EINVAL);
+    assert_int_equal(model_name_normalize("", out, sizeof out), -EINVAL);
+    assert_int_equal(model_name_normalize("bad name", out, sizeof out), -EINVAL);
+    assert_int_equal(model_name_normalize("x:", out, sizeof out), -EINVAL);
 }
 
 static void describe_known_and_unknown(void **state)

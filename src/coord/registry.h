@@ -1,0 +1,107 @@
+/* registry: the nodes of the fleet as their heartbeats describe them.
+ *
+ * A node appears with its first heartbeat and is never forgotten; it is online while its
+ * heartbeats arrive, degraded after degraded_after seconds without one (still routable),
+ * offline after offline_after seconds, and offline at once when it says it is draining. */
+#ifndef HERD_REGISTRY_H
+#define HERD_REGISTRY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/model_name.h"
+
+#define NODE_ID_MAX 128
+
+enum node_status { NODE_ONLINE, NODE_DEGRADED, NODE_OFFLINE };
+enum node_pressure { PRESSURE_NORMAL, PRESSURE_WARN, PRESSURE_CRITICAL };
+
+struct node_model {
+    char name[MODEL_NAME_MAX]; /* normalised */
+    double size_gb;
+    int64_t context_length; /* 0 when unknown */
+};
+
+struct node_capacity {
+    bool present;
+    char mode[24]; /* "full", "learned_high", ..., "paused", "bootstrap" */
+    double ceiling_gb;
+    double availability_score;
+};
+
+struct node_unloaded {
+    char name[MODEL_NAME_MAX];
+    double at; /* wall time the model disappeared from models_loaded */
+};
+
+struct node {
+    char id[NODE_ID_MAX];
+    int order; /* registration order */
+    enum node_status status;
+    double last_heartbeat; /* wall time */
+    double first_seen;
+    json_t *payload; /* the last heartbeat as received (owned), for /fleet/status */
+    char url[256];   /* where its Ollama answers */
+    char lan_ip[64];
+    /* parsed state; has_* tell which blocks the node reported */
+    bool has_ollama;
+    bool ollama_up;
+    bool has_memory;
+    bool has_cpu;
+    bool draining;
+    double cpu_pct;
+    int cores;
+    double mem_total_gb, mem_used_gb, mem_available_gb;
+    enum node_pressure pressure;
+    double bandwidth_gbps;
+    char chip[128];
+    char ollama_version[32];
+    int num_parallel; /* reported parallel slots; 0 = unknown */
+    struct node_capacity capacity;
+    struct node_model *loaded;
+    size_t n_loaded;
+    char (*available)[MODEL_NAME_MAX];
+    size_t n_available;
+    struct node_unloaded *unloaded; /* for the warm tier */
+    size_t n_unloaded;
+};
+
+struct registry {
+    struct node **nodes;
+    size_t n;
+    double degraded_after; /* seconds without a heartbeat */
+    double offline_after;
+};
+
+/* An empty registry with the given timeouts. */
+void registry_init(struct registry *r, double degraded_after, double offline_after);
+/* Frees every node. */
+void registry_free(struct registry *r);
+
+/* Applies a heartbeat. peer_ip is the address it came from (to build the Ollama URL). On a
+ * malformed payload returns -EINVAL with the reason in err and changes nothing. *out (may be
+ * NULL) gets the node. */
+int registry_heartbeat(struct registry *r, const json_t *payload, const char *peer_ip,
+                       double now, struct node **out, char *err, size_t errlen);
+
+/* Moves nodes to degraded or offline as time passes. Returns how many changed. */
+int registry_tick(struct registry *r, double now);
+
+/* The node with this id, or NULL. */
+struct node *registry_find(const struct registry *r, const char *id);
+
+/* Whether a node has the model loaded (returns it) or on disk. */
+const struct node_model *node_loaded_model(const struct node *n, const char *model);
+bool node_has_model(const struct node *n, const char *model);
+/* Wall time the model was last seen unloading from this node, or 0. */
+double node_unloaded_at(const struct node *n, const char *model);
+
+/* Memory the node offers a new model: available, capped by the capacity ceiling when set. */
+double node_available_gb(const struct node *n);
+
+const char *node_status_name(enum node_status s);
+const char *node_pressure_name(enum node_pressure p);
+
+#endif
