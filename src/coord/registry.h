@@ -83,8 +83,8 @@ void registry_free(struct registry *r);
 /* Applies a heartbeat. peer_ip is the address it came from (to build the Ollama URL). On a
  * malformed payload returns -EINVAL with the reason in err and changes nothing. *out (may be
  * NULL) gets the node. */
-int registry_heartbeat(struct registry *r, const json_t *payload, const char *peer_ip,
-                       double now, struct node **out, char *err, size_t errlen);
+int registry_heartbeat(struct registry *r, const json_t *payload, const char *peer_ip, double now,
+                       struct node **out, char *err, size_t errlen);
 
 /* Moves nodes to degraded or offline as time passes. Returns how many changed. */
 int registry_tick(struct registry *r, double now);
