@@ -1,0 +1,101 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "coord/queue.h"
+
+static int admitted[16];
+static int n_admitted;
+
+struct req {
+    struct fq_waiter w; /* first: the callback gets it back */
+    int id;
+};
+
+static void on_admit(struct fq_waiter *w)
+{
+    admitted[n_admitted++] = ((struct req *)w)->id;
+}
+
+static void bound_holds_and_order_is_kept(void **state)
+{
+    (void)state;
+    struct queue_set s;
+    queue_set_init(&s, 3);
+    struct fleet_queue *q = queue_get(&s, "a", "m:7b");
+    assert_ptr_equal(queue_get(&s, "a", "m:7b"), q);
+    queue_set_concurrency(q, 2);
+    struct req r[6];
+    n_admitted = 0;
+    for (int i = 0; i < 6; i++) {
+        r[i].id = i;
+        r[i].w.admit = on_admit;
+    }
+    assert_int_equal(queue_enter(&s, q, &r[0].w), 1);
+    assert_int_equal(queue_enter(&s, q, &r[1].w), 1);
+    assert_int_equal(queue_enter(&s, q, &r[2].w), 0); /* N slots: the rest wait */
+    assert_int_equal(queue_enter(&s, q, &r[3].w), 0);
+    assert_int_equal(queue_enter(&s, q, &r[4].w), 0);
+    assert_int_equal(queue_enter(&s, q, &r[5].w), -EBUSY); /* beyond max pending */
+    assert_int_equal(queue_depth(&s, "a", "m:7b"), 5);
+    assert_int_equal(q->in_flight, 2);
+    assert_int_equal(q->pending, 3);
+
+    queue_withdraw(q, &r[3].w); /* a waiting client leaves */
+    assert_int_equal(q->pending, 2);
+    queue_leave(q, FQ_COMPLETED, 100, 10, 20);
+    assert_int_equal(n_admitted, 1);
+    assert_int_equal(admitted[0], 2); /* in arrival order */
+    queue_leave(q, FQ_FAILED, -1, -1, -1);
+    assert_int_equal(admitted[1], 4);
+    assert_int_equal(q->in_flight, 2);
+    assert_int_equal(q->pending, 0);
+    queue_leave(q, FQ_DISCONNECTED, -1, -1, -1);
+    queue_leave(q, FQ_COMPLETED, 300, 5, 5);
+    assert_int_equal(q->in_flight, 0);
+    assert_int_equal(q->completed, 2);
+    assert_int_equal(q->failed, 1);
+    assert_int_equal(q->disconnected, 1);
+    assert_true(q->latency_ms_sum == 400 && q->latency_n == 2);
+    assert_int_equal(q->prompt_tokens_sum, 15);
+    assert_int_equal(queue_depth(&s, "b", "m:7b"), 0);
+    queue_set_free(&s);
+}
+
+static void more_slots_admit_waiters(void **state)
+{
+    (void)state;
+    struct queue_set s;
+    queue_set_init(&s, 10);
+    struct fleet_queue *q = queue_get(&s, "a", "m");
+    struct req r[3];
+    n_admitted = 0;
+    for (int i = 0; i < 3; i++) {
+        r[i].id = i;
+        r[i].w.admit = on_admit;
+    }
+    assert_int_equal(queue_enter(&s, q, &r[0].w), 1);
+    assert_int_equal(queue_enter(&s, q, &r[1].w), 0);
+    assert_int_equal(queue_enter(&s, q, &r[2].w), 0);
+    queue_set_concurrency(q, 3);
+    assert_int_equal(n_admitted, 2);
+    assert_int_equal(q->in_flight, 3);
+    /* A newcomer does not jump the queue while others wait. */
+    queue_set_concurrency(q, 1);
+    queue_leave(q, FQ_COMPLETED, -1, -1, -1);
+    assert_int_equal(q->in_flight, 2);
+    queue_set_free(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bound_holds_and_order_is_kept),
+        cmocka_unit_test(more_slots_admit_waiters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
