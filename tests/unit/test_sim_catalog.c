@@ -16,7 +16,8 @@ static void names_normalise(void **state)
     assert_string_equal(out, "llama3:latest");
     assert_int_equal(model_name_normalize("Qwen2.5:7B", out, sizeof out), 0);
     assert_string_equal(out, "qwen2.5:7b");
-    assert_int_equal(model_name_normalize("registry.ollama.ai/library/mistral", out, sizeof out), 0);
+    assert_int_equal(model_name_normalize("registry.ollama.ai/library/mistral", out, sizeof out),
+                     0);
     assert_string_equal(out, "mistral:latest");
     assert_int_equal(model_name_normalize("user/model", out, sizeof out), 0);
     assert_string_equal(out, "user/model:latest");

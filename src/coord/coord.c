@@ -1,0 +1,109 @@
+#include "coord/coord.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "coord/trace_store.h"
+
+static void on_monitor(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct coord *c = arg;
+    registry_tick(&c->registry, time_wall());
+}
+
+static void weights_from_settings(struct score_weights *w, const struct coord_settings *s)
+{
+    score_weights_default(w);
+    w->hot = s->score_hot;
+    w->warm = s->score_warm;
+    w->cold = s->score_cold;
+    w->memory_fit_max = s->score_memory_fit_max;
+    w->queue_max_penalty = s->score_queue_max_penalty;
+    w->queue_penalty_per = s->score_queue_penalty_per;
+    w->wait_max_penalty = s->score_wait_max_penalty;
+    w->role_affinity_max = s->score_role_affinity_max;
+    w->role_large_gb = s->score_role_large_gb;
+    w->role_small_gb = s->score_role_small_gb;
+    w->availability_max = s->score_availability_max;
+    w->context_fit_max = s->score_context_fit_max;
+    w->bandwidth_aware = s->bandwidth_aware;
+    w->queue_bandwidth_normalize = s->queue_bandwidth_normalize;
+}
+
+struct coord *coord_new(struct event_base *base, struct coord_settings *settings, char *err,
+                        size_t errlen)
+{
+    struct coord *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->base = base;
+    c->settings = settings;
+    c->started = time_wall();
+    weights_from_settings(&c->weights, settings);
+    registry_init(&c->registry, settings->heartbeat_timeout, settings->heartbeat_offline);
+    queue_set_init(&c->queues, (int)settings->max_queue);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/latency.db", settings->data_dir);
+    c->traces = trace_store_open(base, path, 200, (int)settings->trace_retention_days, err, errlen);
+    struct httpd_limits lim = {.max_body_bytes = (size_t)settings->max_body_mb * 1024 * 1024};
+    c->httpd = httpd_new(base, &lim);
+    c->httpc = httpc_new(base);
+    c->monitor = event_new(base, -1, EV_PERSIST, on_monitor, c);
+    if (!c->traces || !c->httpd || !c->httpc || !c->monitor) {
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+        coord_free(c);
+        return NULL;
+    }
+    struct timeval tv = time_tv(settings->heartbeat_interval);
+    event_add(c->monitor, &tv);
+    coord_api_routes(c);
+    coord_proxy_routes(c);
+    return c;
+}
+
+void coord_free(struct coord *c)
+{
+    if (!c)
+        return;
+    httpd_free(c->httpd); /* requests in flight are told their clients left */
+    httpc_free(c->httpc);
+    if (c->monitor)
+        event_free(c->monitor);
+    trace_store_close(c->traces);
+    queue_set_free(&c->queues);
+    registry_free(&c->registry);
+    free(c);
+}
+
+int coord_listen(struct coord *c, int *bound_port)
+{
+    return httpd_listen(c->httpd, c->settings->host, (int)c->settings->port, bound_port);
+}
+
+int coord_node_parallel(const struct coord *c, const struct node *n)
+{
+    return n->num_parallel > 0 ? n->num_parallel : (int)c->settings->default_parallel;
+}
+
+void coord_request_id(struct coord *c, char *out, size_t outlen)
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+        uint64_t x = (uint64_t)(time_wall() * 1e6) ^ (++c->next_request * 0x9E3779B97F4A7C15ULL);
+        memcpy(b, &x, 8);
+        memcpy(b + 8, &c->next_request, 8);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof b && n + 2 < outlen; i++)
+        n += (size_t)snprintf(out + n, outlen - n, "%02x", b[i]);
+}

@@ -1,0 +1,80 @@
+/* coord: the herd coordinator's shared state and its parts. */
+#ifndef HERD_COORD_H
+#define HERD_COORD_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "coord/queue.h"
+#include "coord/registry.h"
+#include "coord/score.h"
+#include "net/httpc.h"
+#include "net/httpd.h"
+
+struct trace_store;
+
+struct coord_settings {
+    char *host;
+    int64_t port;
+    char *data_dir;
+    double heartbeat_interval;
+    double heartbeat_timeout;
+    double heartbeat_offline;
+    double score_hot, score_warm, score_cold;
+    double score_memory_fit_max;
+    double score_queue_max_penalty, score_queue_penalty_per;
+    double score_wait_max_penalty;
+    double score_role_affinity_max, score_role_large_gb, score_role_small_gb;
+    double score_availability_max;
+    double score_context_fit_max;
+    bool bandwidth_aware;
+    bool queue_bandwidth_normalize;
+    int64_t default_parallel;
+    int64_t max_queue;
+    int64_t max_body_mb;
+    double connect_timeout;
+    int64_t trace_retention_days;
+    char *log_level;
+    char *console_log_level;
+};
+
+/* The settings table (for --help, the docs and the settings page). */
+extern const struct cfg_spec coord_config_spec;
+
+struct coord {
+    struct event_base *base;
+    struct coord_settings *settings;
+    struct score_weights weights;
+    struct registry registry;
+    struct queue_set queues;
+    struct httpd *httpd;
+    struct httpc *httpc;
+    struct trace_store *traces;
+    struct event *monitor; /* liveness of nodes */
+    uint64_t decisions;    /* turns for fair tie-breaking */
+    uint64_t next_request;
+    double started;
+};
+
+/* Builds the coordinator on base from settings (borrowed, must outlive it): opens the trace
+ * store in the data directory and registers every route. NULL with a message on failure. */
+struct coord *coord_new(struct event_base *base, struct coord_settings *settings, char *err,
+                        size_t errlen);
+/* Frees it all. Accepts NULL. */
+void coord_free(struct coord *c);
+/* Listens; 0 or a negative errno. *bound_port gets the port. */
+int coord_listen(struct coord *c, int *bound_port);
+
+/* Routes of the fleet API (coord_api.c) and of the proxied inference API (coord_proxy.c). */
+void coord_api_routes(struct coord *c);
+void coord_proxy_routes(struct coord *c);
+
+/* The node's parallel slots: what it reports, else the configured default. */
+int coord_node_parallel(const struct coord *c, const struct node *n);
+
+/* A new request id ("3f2a...", 32 hex characters) into out. */
+void coord_request_id(struct coord *c, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,300 @@
+/* coord_api: the fleet as one Ollama (tags, ps, version, models), heartbeats, and the fleet's
+ * own endpoints (/fleet/status, /fleet/queue, /dashboard/api/traces). */
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "coord/coord.h"
+#include "coord/trace_store.h"
+
+static bool routable(const struct node *n)
+{
+    return n->status != NODE_OFFLINE && !n->draining;
+}
+
+static void handle_root(struct httpd_req *r, void *arg)
+{
+    (void)arg;
+    httpd_reply_text(r, 200, "Ollama is running");
+}
+
+static void handle_version(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    const char *version = "unknown";
+    for (size_t i = 0; i < c->registry.n; i++) {
+        const struct node *n = c->registry.nodes[i];
+        if (routable(n) && n->ollama_version[0]) {
+            version = n->ollama_version;
+            break;
+        }
+    }
+    httpd_reply_json(r, 200, NULL,
+                     json_pack("{s:s, s:s}", "version", version, "herd_version", HERD_VERSION),
+                     false);
+}
+
+/* One entry per model the routable nodes hold, with the nodes that hold it. */
+static json_t *model_union(struct coord *c)
+{
+    json_t *by_name = json_object();
+    for (size_t i = 0; i < c->registry.n; i++) {
+        const struct node *n = c->registry.nodes[i];
+        if (!routable(n))
+            continue;
+        for (size_t k = 0; k < n->n_loaded + n->n_available; k++) {
+            const char *name = k < n->n_loaded ? n->loaded[k].name : n->available[k - n->n_loaded];
+            json_t *e = json_object_get(by_name, name);
+            if (!e) {
+                e = json_pack("{s:s, s:[], s:[], s:f}", "name", name, "nodes", "loaded_on",
+                              "size_gb", 0.0);
+                json_object_set_new(by_name, name, e);
+            }
+            json_t *nodes = json_object_get(e, "nodes");
+            bool seen = false;
+            size_t j;
+            json_t *v;
+            json_array_foreach (nodes, j, v)
+                seen |= strcmp(json_string_value(v), n->id) == 0;
+            if (!seen)
+                json_array_append_new(nodes, json_string(n->id));
+            if (k < n->n_loaded) {
+                json_array_append_new(json_object_get(e, "loaded_on"), json_string(n->id));
+                if (n->loaded[k].size_gb > 0)
+                    json_object_set_new(e, "size_gb", json_real(n->loaded[k].size_gb));
+            }
+        }
+    }
+    return by_name;
+}
+
+static void handle_tags(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    json_t *by_name = model_union(c);
+    json_t *models = json_array();
+    const char *name;
+    json_t *e;
+    char ts[64];
+    time_rfc3339_local(time_wall(), ts, sizeof ts);
+    json_object_foreach (by_name, name, e) {
+        double gb = json_real_value(json_object_get(e, "size_gb"));
+        json_t *details = json_pack(
+            "{s:s, s:s, s:s, s:[], s:s, s:s, s:O, s:O}", "parent_model", "", "format", "gguf",
+            "family", "", "families", "parameter_size", "", "quantization_level", "", "fleet_nodes",
+            json_object_get(e, "nodes"), "loaded_on", json_object_get(e, "loaded_on"));
+        json_array_append_new(models,
+                              json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", name, "model",
+                                        name, "modified_at", ts, "size", (json_int_t)(gb * 1e9),
+                                        "digest", "", "details", details));
+    }
+    json_decref(by_name);
+    httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
+}
+
+static void handle_ps(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    json_t *models = json_array();
+    for (size_t i = 0; i < c->registry.n; i++) {
+        const struct node *n = c->registry.nodes[i];
+        if (!routable(n))
+            continue;
+        for (size_t k = 0; k < n->n_loaded; k++) {
+            const struct node_model *m = &n->loaded[k];
+            json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "name", m->name, "model", m->name, "size",
+                                  (json_int_t)(m->size_gb * 1e9), "fleet_node", n->id);
+            if (m->context_length > 0)
+                json_object_set_new(o, "context_length", json_integer(m->context_length));
+            json_array_append_new(models, o);
+        }
+    }
+    httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
+}
+
+static void handle_models(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    json_t *by_name = model_union(c);
+    json_t *data = json_array();
+    const char *name;
+    json_t *e;
+    long now = (long)time_wall();
+    json_object_foreach (by_name, name, e) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:O}", "id", name, "object", "model", "created",
+                              (json_int_t)now, "owned_by", "library", "fleet_nodes",
+                              json_object_get(e, "nodes"));
+        json_array_append_new(data, o);
+    }
+    json_decref(by_name);
+    httpd_reply_json(r, 200, "application/json",
+                     json_pack("{s:s, s:o}", "object", "list", "data", data), true);
+}
+
+static void handle_model(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    char *id = evhttp_uridecode(httpd_req_path(r) + strlen("/v1/models/"), 0, NULL);
+    char norm[MODEL_NAME_MAX];
+    json_t *by_name = model_union(c);
+    json_t *e = id && model_name_normalize(id, norm, sizeof norm) == 0
+                    ? json_object_get(by_name, norm)
+                    : NULL;
+    if (!e) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "model '%s' not found", id ? id : "");
+        httpd_reply_error_openai(r, 404, msg);
+    } else {
+        httpd_reply_json(r, 200, "application/json",
+                         json_pack("{s:s, s:s, s:I, s:s, s:O}", "id", id, "object", "model",
+                                   "created", (json_int_t)time_wall(), "owned_by", "library",
+                                   "fleet_nodes", json_object_get(e, "nodes")),
+                         true);
+    }
+    json_decref(by_name);
+    free(id);
+}
+
+static void handle_heartbeat(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    size_t len;
+    const char *raw = httpd_req_body(r, &len);
+    char err[300];
+    json_t *body = jsonx_parse_body(raw, len, err, sizeof err);
+    if (!body) {
+        httpd_reply_error_ollama(r, 400, err);
+        return;
+    }
+    struct node *n = NULL;
+    int rc =
+        registry_heartbeat(&c->registry, body, httpd_req_peer(r), time_wall(), &n, err, sizeof err);
+    json_decref(body);
+    if (rc) {
+        LOG_WARN("heartbeat from %s rejected: %s", httpd_req_peer(r), err);
+        httpd_reply_error_ollama(r, rc == -EINVAL ? 400 : 503, err);
+        return;
+    }
+    if (!n || n->draining) {
+        httpd_reply_json(
+            r, 200, NULL,
+            json_pack("{s:s, s:s?}", "status", "draining", "node_id", n ? n->id : NULL), false);
+        return;
+    }
+    /* The node may report other parallel slots: queues follow at once. */
+    for (size_t i = 0; i < c->queues.n; i++)
+        if (strcmp(c->queues.q[i]->node_id, n->id) == 0)
+            queue_set_concurrency(c->queues.q[i], coord_node_parallel(c, n));
+    httpd_reply_json(
+        r, 200, NULL,
+        json_pack("{s:s, s:s}", "status", "ok", "node_status", node_status_name(n->status)), false);
+}
+
+static json_t *queue_json(const struct coord *c, const struct fleet_queue *q)
+{
+    (void)c;
+    return json_pack(
+        "{s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:i, s:f, s:f, s:f}", "node_id", q->node_id, "model",
+        q->model, "pending", q->pending, "in_flight", q->in_flight, "completed",
+        (json_int_t)q->completed, "failed", (json_int_t)q->failed, "client_disconnected",
+        (json_int_t)q->disconnected, "concurrency", q->concurrency, "avg_latency_ms",
+        q->latency_n ? q->latency_ms_sum / q->latency_n : 0.0, "avg_prompt_tokens",
+        q->completed ? (double)q->prompt_tokens_sum / q->completed : 0.0, "avg_completion_tokens",
+        q->completed ? (double)q->completion_tokens_sum / q->completed : 0.0);
+}
+
+static json_t *queues_json(const struct coord *c)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < c->queues.n; i++) {
+        const struct fleet_queue *q = c->queues.q[i];
+        char key[400];
+        snprintf(key, sizeof key, "%s:%s", q->node_id, q->model);
+        json_object_set_new(o, key, queue_json(c, q));
+    }
+    return o;
+}
+
+static void handle_status(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    double now = time_wall();
+    json_t *nodes = json_array();
+    int online = 0, loaded = 0, active = 0;
+    for (size_t i = 0; i < c->registry.n; i++) {
+        const struct node *n = c->registry.nodes[i];
+        online += n->status == NODE_ONLINE;
+        loaded += routable(n) ? (int)n->n_loaded : 0;
+        json_t *o = n->payload ? json_deep_copy(n->payload) : json_object();
+        json_object_set_new(o, "node_id", json_string(n->id));
+        json_object_set_new(o, "status", json_string(node_status_name(n->status)));
+        json_object_set_new(o, "draining", json_boolean(n->draining));
+        json_object_set_new(o, "ollama_url", json_string(n->url));
+        json_object_set_new(o, "last_heartbeat_age_s", json_real(now - n->last_heartbeat));
+        json_object_set_new(o, "parallel", json_integer(coord_node_parallel(c, n)));
+        json_array_append_new(nodes, o);
+    }
+    for (size_t i = 0; i < c->queues.n; i++)
+        active += c->queues.q[i]->in_flight;
+    json_t *o = json_pack("{s:{s:i, s:i, s:i, s:i}, s:o, s:o, s:f}", "fleet", "nodes_total",
+                          (int)c->registry.n, "nodes_online", online, "models_loaded", loaded,
+                          "requests_active", active, "nodes", nodes, "queues", queues_json(c),
+                          "timestamp", now);
+    httpd_reply_json(r, 200, NULL, o, false);
+}
+
+static void handle_queue(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    int pending = 0, in_flight = 0, online = 0;
+    long completed = 0, failed = 0;
+    for (size_t i = 0; i < c->queues.n; i++) {
+        pending += c->queues.q[i]->pending;
+        in_flight += c->queues.q[i]->in_flight;
+        completed += c->queues.q[i]->completed;
+        failed += c->queues.q[i]->failed;
+    }
+    for (size_t i = 0; i < c->registry.n; i++)
+        online += routable(c->registry.nodes[i]);
+    json_t *o =
+        json_pack("{s:i, s:i, s:i, s:I, s:I, s:i, s:o, s:f}", "queue_depth", pending + in_flight,
+                  "pending", pending, "in_flight", in_flight, "completed", (json_int_t)completed,
+                  "failed", (json_int_t)failed, "nodes_online", online, "queues", queues_json(c),
+                  "timestamp", time_wall());
+    httpd_reply_json(r, 200, NULL, o, false);
+}
+
+static void handle_traces(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    const char *l = httpd_req_query(r, "limit");
+    long limit = 50;
+    if (l) {
+        char *end;
+        limit = strtol(l, &end, 10);
+        if (*end || limit < 1 || limit > 10000) {
+            httpd_reply_error_ollama(r, 400, "limit must be a number from 1 to 10000");
+            return;
+        }
+    }
+    httpd_reply_json(r, 200, NULL, trace_store_recent(c->traces, (int)limit), false);
+}
+
+void coord_api_routes(struct coord *c)
+{
+    struct httpd *h = c->httpd;
+    httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/", handle_root, c);
+    httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/api/version", handle_version, c);
+    httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/api/tags", handle_tags, c);
+    httpd_route(h, HTTPD_GET, "/api/ps", handle_ps, c);
+    httpd_route(h, HTTPD_GET, "/v1/models", handle_models, c);
+    httpd_route(h, HTTPD_GET, "/v1/models/*", handle_model, c);
+    httpd_route(h, HTTPD_POST, "/heartbeat", handle_heartbeat, c);
+    httpd_route(h, HTTPD_GET, "/fleet/status", handle_status, c);
+    httpd_route(h, HTTPD_GET, "/fleet/queue", handle_queue, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/traces", handle_traces, c);
+}

@@ -1,0 +1,689 @@
+/* coord_proxy: the inference API. Every request is scored, queued on its node:model, and
+ * relayed to the chosen node's Ollama byte for byte as the chunks arrive; a slow client pauses
+ * the node's stream, a client that leaves cancels it. Each outcome becomes a trace row. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/hbuf.h"
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/ndjson.h"
+#include "common/sse.h"
+#include "common/timeutil.h"
+#include "coord/coord.h"
+#include "coord/trace_store.h"
+
+#define MAX_FRAME (16 * 1024 * 1024) /* longest NDJSON line or SSE event parsed for traces */
+#define MAX_WHOLE (8 * 1024 * 1024)  /* non-streamed replies kept for their token counts */
+#define MAX_HEADERS 64
+
+enum fwd_api {
+    API_CHAT,
+    API_GENERATE,
+    API_EMBED,
+    API_EMBEDDINGS,
+    API_SHOW,
+    API_OAI_CHAT,
+    API_OAI_COMPLETIONS,
+    API_OAI_EMBEDDINGS,
+};
+
+struct fwd_route {
+    const char *path;
+    enum fwd_api api;
+    bool openai;
+    bool queued; /* takes a slot on node:model and is traced */
+};
+
+static const struct fwd_route routes[] = {
+    {"/api/chat", API_CHAT, false, true},
+    {"/api/generate", API_GENERATE, false, true},
+    {"/api/embed", API_EMBED, false, true},
+    {"/api/embeddings", API_EMBEDDINGS, false, true},
+    {"/api/show", API_SHOW, false, false},
+    {"/v1/chat/completions", API_OAI_CHAT, true, true},
+    {"/v1/completions", API_OAI_COMPLETIONS, true, true},
+    {"/v1/embeddings", API_OAI_EMBEDDINGS, true, true},
+};
+
+enum framing { FRAME_WHOLE, FRAME_NDJSON, FRAME_SSE };
+
+struct fwd {
+    struct fq_waiter w; /* first: the queue hands it back */
+    struct coord *c;
+    struct httpd_req *req;
+    const struct fwd_route *route;
+    char id[40];
+    char model[MODEL_NAME_MAX];
+    char model_sent[MODEL_NAME_MAX];
+    char node_id[NODE_ID_MAX];
+    char url[512];
+    char client_ip[64];
+    char *headers[MAX_HEADERS + 1];
+    int n_headers;
+    char *body; /* what goes to the node (the client's bytes unless rewritten) */
+    size_t body_len;
+    bool strip_usage; /* herd asked for usage the client did not: drop that event */
+    struct fleet_queue *q;
+    bool in_flight;
+    struct event *admit;
+    struct score_breakdown score;
+    struct httpc_req *up;
+    long status;
+    bool started;
+    enum framing framing;
+    struct ndjson_framer nd;
+    struct sse_framer sse;
+    bool framer_ok;
+    struct hbuf whole;
+    bool saw_done;
+    bool saw_error;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int chunks;
+    bool slow; /* the client's queue passed its mark during this delivery */
+    char error[512];
+    double t0;
+    double t_first;
+};
+
+static void reply_error(struct httpd_req *r, const struct fwd_route *rt, int status,
+                        const char *msg)
+{
+    if (rt->openai)
+        httpd_reply_error_openai(r, status, msg);
+    else
+        httpd_reply_error_ollama(r, status, msg);
+}
+
+static void fwd_free(struct fwd *f)
+{
+    if (!f)
+        return;
+    for (int i = 0; i < f->n_headers; i++)
+        free(f->headers[i]);
+    free(f->body);
+    if (f->admit)
+        event_free(f->admit);
+    ndjson_framer_free(&f->nd);
+    sse_framer_free(&f->sse);
+    hbuf_free(&f->whole);
+    free(f);
+}
+
+static void record(struct fwd *f, const char *status)
+{
+    struct coord *c = f->c;
+    if (!c->traces || !f->route->queued)
+        return;
+    struct trace_row row;
+    memset(&row, 0, sizeof row);
+    snprintf(row.request_id, sizeof row.request_id, "%s", f->id);
+    snprintf(row.model, sizeof row.model, "%s", f->model);
+    snprintf(row.original_model, sizeof row.original_model, "%s", f->model);
+    snprintf(row.node_id, sizeof row.node_id, "%s", f->node_id);
+    row.score = f->score.total;
+    json_t *b = score_breakdown_json(&f->score);
+    row.scores_breakdown = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    row.status = status;
+    double now = time_mono();
+    row.latency_ms = (now - f->t0) * 1000;
+    row.ttft_ms = f->t_first > 0 ? (f->t_first - f->t0) * 1000 : -1;
+    row.prompt_tokens = f->prompt_tokens;
+    row.completion_tokens = f->completion_tokens;
+    snprintf(row.client_ip, sizeof row.client_ip, "%s", f->client_ip);
+    row.original_format = f->route->openai ? "openai" : "ollama";
+    row.error_message = f->error[0] ? strdup(f->error) : NULL;
+    row.timestamp = time_wall();
+    trace_store_add(c->traces, &row);
+    LOG_INFO("request %s model=%s node=%s status=%s latency_ms=%.0f ttft_ms=%.0f tokens=%lld/%lld",
+             f->id, f->model, f->node_id, status, (now - f->t0) * 1000,
+             f->t_first > 0 ? (f->t_first - f->t0) * 1000 : -1.0, (long long)f->prompt_tokens,
+             (long long)f->completion_tokens);
+}
+
+/* Gives back the slot, with the outcome and what it cost. */
+static void leave_queue(struct fwd *f, enum fq_outcome outcome)
+{
+    if (!f->q)
+        return;
+    if (f->in_flight) {
+        f->in_flight = false;
+        queue_leave(f->q, outcome, outcome == FQ_COMPLETED ? (time_mono() - f->t0) * 1000 : -1,
+                    f->prompt_tokens, f->completion_tokens);
+    } else {
+        queue_withdraw(f->q, &f->w);
+    }
+}
+
+/* ---- reading what the node sends, for the trace ---- */
+
+static void note_native_final(struct fwd *f, const json_t *o)
+{
+    int64_t v;
+    if (jsonx_int(o, "prompt_eval_count", &v) == 0)
+        f->prompt_tokens = v;
+    if (jsonx_int(o, "eval_count", &v) == 0)
+        f->completion_tokens = v;
+}
+
+static void note_usage(struct fwd *f, const json_t *usage)
+{
+    int64_t v;
+    if (jsonx_int(usage, "prompt_tokens", &v) == 0 && v > 0)
+        f->prompt_tokens = v;
+    if (jsonx_int(usage, "completion_tokens", &v) == 0 && v > 0)
+        f->completion_tokens = v;
+}
+
+static int on_ndjson_line(const char *line, size_t len, void *arg)
+{
+    struct fwd *f = arg;
+    f->chunks++;
+    /* Only the lines that matter are parsed: the last one and errors. */
+    bool done = memmem(line, len, "\"done\":true", 11) != NULL;
+    bool error = memmem(line, len, "\"error\"", 7) != NULL;
+    if (!done && !error)
+        return 0;
+    json_error_t je;
+    json_t *o = json_loadb(line, len, 0, &je);
+    if (!o)
+        return 0;
+    if (json_is_true(json_object_get(o, "done"))) {
+        f->saw_done = true;
+        note_native_final(f, o);
+    }
+    const char *err = jsonx_str(o, "error");
+    if (err) {
+        f->saw_error = true;
+        snprintf(f->error, sizeof f->error, "%s", err);
+    }
+    json_decref(o);
+    return 0;
+}
+
+/* Relays one SSE event (already framed) and notes what it says. Returns 1 if the client is
+ * slow. */
+static int relay(struct fwd *f, const void *p, size_t len);
+
+static int on_sse_event(const struct sse_event *ev, void *arg)
+{
+    struct fwd *f = arg;
+    if (strcmp(ev->data, "[DONE]") == 0) {
+        f->saw_done = true;
+    } else {
+        f->chunks++;
+        if (strstr(ev->data, "\"usage\"") || strstr(ev->data, "\"error\"")) {
+            json_error_t je;
+            json_t *o = json_loadb(ev->data, ev->data_len, 0, &je);
+            const json_t *usage = json_object_get(o, "usage");
+            if (json_is_object(usage))
+                note_usage(f, usage);
+            const json_t *err = json_object_get(o, "error");
+            if (err && !json_is_null(err)) {
+                f->saw_error = true;
+                const char *m =
+                    json_is_string(err) ? json_string_value(err) : jsonx_str(err, "message");
+                snprintf(f->error, sizeof f->error, "%s", m ? m : "error");
+            }
+            /* The usage event herd asked for on the client's behalf stays with herd. */
+            bool usage_only =
+                json_is_object(usage) && json_array_size(json_object_get(o, "choices")) == 0;
+            json_decref(o);
+            if (f->strip_usage && usage_only)
+                return 0;
+        }
+    }
+    if (!f->strip_usage)
+        return 0;
+    /* With a rewritten stream, events are relayed one by one, as Ollama writes them. */
+    struct hbuf b;
+    hbuf_init(&b, ev->data_len + 16);
+    hbuf_append_str(&b, "data: ");
+    hbuf_append(&b, ev->data, ev->data_len);
+    hbuf_append_str(&b, "\n\n");
+    relay(f, b.data, b.len);
+    hbuf_free(&b);
+    return 0;
+}
+
+/* ---- relaying ---- */
+
+static void on_drain(struct httpd_req *r, void *arg)
+{
+    (void)r;
+    struct fwd *f = arg;
+    if (f->up)
+        httpc_resume(f->up);
+}
+
+static int relay(struct fwd *f, const void *p, size_t len)
+{
+    int slow = httpd_stream_write(f->req, p, len);
+    if (slow)
+        f->slow = true;
+    return slow;
+}
+
+static void on_response(struct httpc_req *q, long status, void *arg)
+{
+    struct fwd *f = arg;
+    f->status = status;
+    const char *ctype = httpc_header(q, "Content-Type");
+    if (!ctype)
+        ctype = "application/json";
+    if (strstr(ctype, "ndjson"))
+        f->framing = FRAME_NDJSON;
+    else if (strstr(ctype, "event-stream"))
+        f->framing = FRAME_SSE;
+    else
+        f->framing = FRAME_WHOLE;
+    char score[32];
+    snprintf(score, sizeof score, "%.1f", f->score.total);
+    httpd_add_header(f->req, "X-Fleet-Node", f->node_id);
+    httpd_add_header(f->req, "X-Fleet-Score", score);
+    httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
+    httpd_stream_start(f->req, (int)status, ctype);
+    f->started = true;
+    if (status >= 400)
+        snprintf(f->error, sizeof f->error, "node answered %ld", status);
+}
+
+static void on_data(struct httpc_req *q, const char *data, size_t len, void *arg)
+{
+    struct fwd *f = arg;
+    if (f->t_first == 0)
+        f->t_first = time_mono();
+    f->slow = false;
+    switch (f->framing) {
+    case FRAME_NDJSON:
+        if (f->framer_ok && ndjson_framer_feed(&f->nd, data, len, on_ndjson_line, f) != 0)
+            f->framer_ok = false;
+        relay(f, data, len);
+        break;
+    case FRAME_SSE:
+        if (f->framer_ok && sse_framer_feed(&f->sse, data, len, on_sse_event, f) != 0) {
+            /* An event too large to parse: relay the bytes as they are from here on. */
+            f->framer_ok = false;
+            if (f->strip_usage) {
+                f->strip_usage = false;
+                break;
+            }
+        }
+        if (!f->strip_usage)
+            relay(f, data, len);
+        break;
+    case FRAME_WHOLE:
+        if (hbuf_append(&f->whole, data, len) != 0)
+            hbuf_free(&f->whole);
+        relay(f, data, len);
+        break;
+    }
+    if (f->slow) {
+        httpc_pause(q);
+        httpd_stream_on_drain(f->req, on_drain, f);
+    }
+}
+
+/* Reads token counts from a non-streamed reply. */
+static void note_whole(struct fwd *f)
+{
+    if (!f->whole.data)
+        return;
+    json_error_t je;
+    json_t *o = json_loadb(f->whole.data, f->whole.len, 0, &je);
+    if (!o)
+        return;
+    if (json_is_object(json_object_get(o, "usage")))
+        note_usage(f, json_object_get(o, "usage"));
+    else
+        note_native_final(f, o);
+    int64_t v;
+    if (f->prompt_tokens < 0 && jsonx_int(o, "prompt_eval_count", &v) == 0)
+        f->prompt_tokens = v;
+    if (json_is_true(json_object_get(o, "done")) || json_object_get(o, "usage") ||
+        json_object_get(o, "embeddings") || json_object_get(o, "embedding") ||
+        json_object_get(o, "data"))
+        f->saw_done = true;
+    const json_t *err = json_object_get(o, "error");
+    if (err && !json_is_null(err)) {
+        const char *m = json_is_string(err) ? json_string_value(err) : jsonx_str(err, "message");
+        snprintf(f->error, sizeof f->error, "%s", m ? m : "error");
+    }
+    json_decref(o);
+}
+
+/* A stream that broke after it started ends with an error in its own shape. */
+static void end_with_error(struct fwd *f, const char *msg)
+{
+    json_t *o = f->framing == FRAME_SSE
+                    ? json_pack("{s:{s:s, s:s}}", "error", "message", msg, "type", "api_error")
+                    : json_pack("{s:s}", "error", msg);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (s) {
+        if (f->framing == FRAME_SSE) {
+            httpd_stream_write(f->req, "data: ", 6);
+            httpd_stream_write(f->req, s, strlen(s));
+            httpd_stream_write(f->req, "\n\n", 2);
+        } else if (f->framing == FRAME_NDJSON) {
+            httpd_stream_write(f->req, s, strlen(s));
+            httpd_stream_write(f->req, "\n", 1);
+        }
+        free(s);
+    }
+    httpd_stream_end(f->req);
+}
+
+static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
+{
+    (void)q;
+    struct fwd *f = arg;
+    f->up = NULL;
+    if (f->framing == FRAME_NDJSON && f->framer_ok)
+        ndjson_framer_finish(&f->nd, on_ndjson_line, f);
+    if (f->framing == FRAME_WHOLE)
+        note_whole(f);
+    const char *status;
+    if (rc != 0) {
+        snprintf(f->error, sizeof f->error, "node %s: %s", f->node_id, err ? err : "failed");
+        LOG_WARN("request %s: %s", f->id, f->error);
+        if (!f->started) {
+            reply_error(f->req, f->route, 502, f->error);
+            status = "failed";
+        } else {
+            end_with_error(f, f->error);
+            status = "incomplete";
+        }
+    } else {
+        httpd_stream_end(f->req);
+        if (f->status >= 400 || f->saw_error)
+            status = "failed";
+        else if (f->saw_done)
+            status = "completed";
+        else
+            status = "incomplete";
+    }
+    f->req = NULL;
+    leave_queue(f, strcmp(status, "completed") == 0 ? FQ_COMPLETED : FQ_FAILED);
+    record(f, status);
+    fwd_free(f);
+}
+
+static void on_client_gone(struct httpd_req *r, void *arg)
+{
+    (void)r;
+    struct fwd *f = arg;
+    LOG_INFO("request %s: client %s went away; cancelling it on %s", f->id, f->client_ip,
+             f->node_id);
+    if (f->up)
+        httpc_cancel(f->up);
+    f->up = NULL;
+    f->req = NULL;
+    leave_queue(f, FQ_DISCONNECTED);
+    record(f, "client_disconnected");
+    fwd_free(f);
+}
+
+static void start_upstream(struct fwd *f)
+{
+    static const struct httpc_callbacks cb = {on_response, on_data, on_done};
+    struct coord *c = f->c;
+    struct httpc_opts o = {
+        .method = "POST",
+        .url = f->url,
+        .headers = (const char *const *)f->headers,
+        .body = f->body,
+        .body_len = f->body_len,
+        .connect_timeout_ms = (long)(c->settings->connect_timeout * 1000),
+    };
+    f->t_first = 0;
+    f->up = httpc_start(c->httpc, &o, &cb, f);
+    if (!f->up) {
+        snprintf(f->error, sizeof f->error, "cannot start a request to node %s", f->node_id);
+        reply_error(f->req, f->route, 502, f->error);
+        f->req = NULL;
+        leave_queue(f, FQ_FAILED);
+        record(f, "failed");
+        fwd_free(f);
+    }
+}
+
+static void on_admit_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_upstream(arg);
+}
+
+static void on_admitted(struct fq_waiter *w)
+{
+    struct fwd *f = (struct fwd *)w;
+    f->in_flight = true;
+    /* Start from the loop: this may run inside another request's completion. */
+    event_active(f->admit, EV_TIMEOUT, 1);
+}
+
+/* ---- the request ---- */
+
+static bool hop_by_hop(const char *name)
+{
+    static const char *const drop[] = {"connection",
+                                       "keep-alive",
+                                       "proxy-connection",
+                                       "transfer-encoding",
+                                       "te",
+                                       "trailer",
+                                       "upgrade",
+                                       "host",
+                                       "content-length",
+                                       "expect",
+                                       "accept-encoding"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (strcasecmp(name, drop[i]) == 0)
+            return true;
+    return false;
+}
+
+static void copy_header(const char *name, const char *value, void *arg)
+{
+    struct fwd *f = arg;
+    if (hop_by_hop(name) || f->n_headers >= MAX_HEADERS)
+        return;
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *h = malloc(n);
+    if (!h)
+        return;
+    snprintf(h, n, "%s: %s", name, value);
+    f->headers[f->n_headers++] = h;
+}
+
+/* Nodes' scores for this request, best first. Returns how many are eligible; *out is
+ * allocated (caller frees). */
+static size_t rank_nodes(struct coord *c, const char *model, int64_t tokens,
+                         struct score_result **out)
+{
+    struct registry *reg = &c->registry;
+    size_t n = reg->n;
+    struct score_node_input *in = calloc(n ? n : 1, sizeof *in);
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (!in || !*out) {
+        free(in);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        in[i].node = reg->nodes[i];
+        in[i].queue_depth = queue_depth(&c->queues, reg->nodes[i]->id, model);
+        in[i].p75_ms = trace_store_p75(c->traces, reg->nodes[i]->id, model);
+    }
+    struct score_request req = {
+        model, score_model_size(model, (const struct node *const *)reg->nodes, n), tokens};
+    size_t eligible = score_rank(&c->weights, &req, in, n, time_wall(), c->decisions++, *out);
+    free(in);
+    return eligible;
+}
+
+/* Why no node can take the model, for the 503 message. */
+static void explain(const struct score_result *res, size_t n, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used + 1 < outlen; i++) {
+        if (res[i].verdict == SCORE_NO_MODEL)
+            continue;
+        int k = snprintf(out + used, outlen - used, "%s%s: %s", used ? ", " : "", res[i].node->id,
+                         score_verdict_name(res[i].verdict));
+        if (k < 0)
+            break;
+        used += (size_t)k;
+    }
+}
+
+static void handle_inference(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    const char *path = httpd_req_path(r);
+    const struct fwd_route *rt = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(path, routes[i].path) == 0)
+            rt = &routes[i];
+    if (!rt) {
+        httpd_reply_text(r, 404, "404 page not found");
+        return;
+    }
+    size_t len;
+    const char *raw = httpd_req_body(r, &len);
+    char err[512];
+    json_t *body = jsonx_parse_body(raw, len, err, sizeof err);
+    if (!body || !json_is_object(body)) {
+        json_decref(body);
+        reply_error(r, rt, 400, body ? "request body must be a JSON object" : err);
+        return;
+    }
+    const char *sent = jsonx_str(body, "model");
+    if (!sent && rt->api == API_SHOW)
+        sent = jsonx_str(body, "name");
+    char model[MODEL_NAME_MAX];
+    if (!sent || !*sent) {
+        json_decref(body);
+        reply_error(r, rt, 400, "model is required");
+        return;
+    }
+    if (model_name_normalize(sent, model, sizeof model) != 0) {
+        snprintf(err, sizeof err, "invalid model name '%s'", sent);
+        json_decref(body);
+        reply_error(r, rt, 400, err);
+        return;
+    }
+    struct fwd *f = calloc(1, sizeof *f);
+    if (!f) {
+        json_decref(body);
+        reply_error(r, rt, 503, "out of memory");
+        return;
+    }
+    f->c = c;
+    f->req = r;
+    f->route = rt;
+    f->t0 = time_mono();
+    f->prompt_tokens = f->completion_tokens = -1;
+    f->framer_ok = true;
+    ndjson_framer_init(&f->nd, MAX_FRAME);
+    sse_framer_init(&f->sse, MAX_FRAME);
+    hbuf_init(&f->whole, MAX_WHOLE);
+    f->w.admit = on_admitted;
+    coord_request_id(c, f->id, sizeof f->id);
+    snprintf(f->model, sizeof f->model, "%s", model);
+    snprintf(f->model_sent, sizeof f->model_sent, "%s", sent);
+    snprintf(f->client_ip, sizeof f->client_ip, "%s", httpd_req_peer(r));
+
+    /* An OpenAI chat stream carries token counts only if asked; herd asks, and keeps the
+     * extra event to itself. */
+    if (rt->api == API_OAI_CHAT && jsonx_bool_or(body, "stream", false) &&
+        !jsonx_bool_or(json_object_get(body, "stream_options"), "include_usage", false)) {
+        json_t *so = json_object_get(body, "stream_options");
+        if (!json_is_object(so)) {
+            so = json_object();
+            json_object_set_new(body, "stream_options", so);
+        }
+        json_object_set_new(so, "include_usage", json_true());
+        f->body = json_dumps(body, JSON_COMPACT);
+        f->body_len = f->body ? strlen(f->body) : 0;
+        f->strip_usage = f->body != NULL;
+    }
+    if (!f->body) {
+        f->body = malloc(len + 1);
+        if (f->body) {
+            memcpy(f->body, raw, len);
+            f->body[len] = '\0';
+        }
+        f->body_len = len;
+    }
+    int64_t tokens = score_estimate_tokens(body);
+    json_decref(body);
+
+    struct score_result *res = NULL;
+    size_t eligible = rank_nodes(c, model, tokens, &res);
+    if (eligible == 0) {
+        bool anywhere = false;
+        for (size_t i = 0; i < c->registry.n; i++)
+            anywhere |= node_has_model(c->registry.nodes[i], model);
+        char why[400];
+        explain(res, c->registry.n, why, sizeof why);
+        if (!anywhere)
+            snprintf(err, sizeof err, "model '%s' not found", sent);
+        else
+            snprintf(err, sizeof err, "no node can serve model '%s' now (%s)", model, why);
+        free(res);
+        LOG_INFO("request %s model=%s: %s", f->id, model, err);
+        reply_error(r, rt, anywhere ? 503 : 404, err);
+        fwd_free(f);
+        return;
+    }
+    const struct node *node = res[0].node;
+    f->score = res[0].b;
+    free(res);
+    snprintf(f->node_id, sizeof f->node_id, "%s", node->id);
+    snprintf(f->url, sizeof f->url, "%s%s", node->url, path);
+    httpd_req_foreach_header(r, copy_header, f);
+    f->admit = evtimer_new(c->base, on_admit_event, f);
+    httpd_req_on_close(r, on_client_gone, f);
+    LOG_DEBUG("request %s model=%s node=%s score=%.1f", f->id, model, node->id, f->score.total);
+
+    if (!rt->queued) {
+        start_upstream(f);
+        return;
+    }
+    f->q = queue_get(&c->queues, node->id, model);
+    if (!f->q || !f->admit) {
+        httpd_req_on_close(r, NULL, NULL);
+        reply_error(r, rt, 503, "out of memory");
+        fwd_free(f);
+        return;
+    }
+    queue_set_concurrency(f->q, coord_node_parallel(c, node));
+    int rc = queue_enter(&c->queues, f->q, &f->w);
+    if (rc < 0) {
+        snprintf(err, sizeof err, "too many requests waiting for %s on %s (%lld)", model, node->id,
+                 (long long)c->settings->max_queue);
+        httpd_req_on_close(r, NULL, NULL);
+        f->q = NULL;
+        reply_error(r, rt, 503, err);
+        fwd_free(f);
+        return;
+    }
+    if (rc == 1) {
+        f->in_flight = true;
+        start_upstream(f);
+    }
+    /* else: waiting; on_admitted starts it */
+}
+
+void coord_proxy_routes(struct coord *c)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        httpd_route(c->httpd, HTTPD_POST, routes[i].path, handle_inference, c);
+}

@@ -1,0 +1,157 @@
+/* herd: the coordinator. */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "coord/coord.h"
+
+extern char **environ;
+
+static struct event_base *base;
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    LOG_INFO("signal %d: stopping", (int)sig);
+    event_base_loopexit(base, NULL);
+}
+
+/* "~/x" to "$HOME/x", in place (the buffer is replaced). */
+static void expand_home(char **path)
+{
+    if (!*path || (*path)[0] != '~' || ((*path)[1] != '/' && (*path)[1] != '\0'))
+        return;
+    const char *home = getenv("HOME");
+    if (!home)
+        return;
+    size_t n = strlen(home) + strlen(*path) + 1;
+    char *p = malloc(n);
+    if (!p)
+        return;
+    snprintf(p, n, "%s%s", home, *path + 1);
+    free(*path);
+    *path = p;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct coord_settings s;
+    struct cfg_status st;
+    char err[512] = "";
+    char env_file[4096];
+    int exit_code = 1;
+    struct coord *c = NULL;
+    const struct cfg_spec *spec = &coord_config_spec;
+
+    int rc =
+        cfg_load(spec, &s, argc, argv, environ,
+                 cfg_default_env_file(environ, env_file, sizeof env_file), &st, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "herd: %s\n", err);
+        goto out;
+    }
+    if (st.help || st.help_markdown) {
+        if (st.help)
+            cfg_print_help(spec, stdout);
+        else
+            cfg_print_markdown(spec, stdout);
+        exit_code = 0;
+        goto out;
+    }
+    if (st.version) {
+        printf("herd %s\n", HERD_VERSION);
+        exit_code = 0;
+        goto out;
+    }
+    if (st.n_positional) {
+        fprintf(stderr, "herd: unexpected argument '%s' (see --help)\n", st.positional[0]);
+        goto out;
+    }
+    enum log_level file_level, console_level;
+    if (log_level_parse(s.log_level, &file_level) ||
+        log_level_parse(s.console_log_level, &console_level)) {
+        fprintf(stderr, "herd: log levels are debug, info, warn, error or off\n");
+        goto out;
+    }
+    expand_home(&s.data_dir);
+    rc = mkdir_p(s.data_dir);
+    if (rc) {
+        fprintf(stderr, "herd: cannot create the data directory %s: %s\n", s.data_dir,
+                strerror(-rc));
+        goto out;
+    }
+    char logs[4200];
+    snprintf(logs, sizeof logs, "%s/logs", s.data_dir);
+    struct log_options lo = {.program = "herd",
+                             .stderr_level = console_level,
+                             .file_level = file_level,
+                             .dir = logs,
+                             .file_name = "herd.jsonl",
+                             .retention = 30};
+    if (log_open(&lo) != 0)
+        LOG_WARN("cannot write the log file in %s; logging to stderr only", logs);
+
+    base = event_base_new();
+    if (!base)
+        goto out;
+    c = coord_new(base, &s, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "herd: %s\n", err);
+        goto out;
+    }
+    int port = 0;
+    rc = coord_listen(c, &port);
+    if (rc) {
+        fprintf(stderr, "herd: cannot listen on %s:%lld: %s\n", s.host, (long long)s.port,
+                strerror(-rc));
+        goto out;
+    }
+    LOG_INFO("herd %s listening on http://%s:%d (data in %s)", HERD_VERSION, s.host, port,
+             s.data_dir);
+    /* Tests and scripts that ask for port 0 read the port from stdout. */
+    printf("herd listening on port %d\n", port);
+    fflush(stdout);
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, NULL);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_base_dispatch(base);
+    event_free(sigint);
+    event_free(sigterm);
+    exit_code = 0;
+
+out:
+    coord_free(c);
+    if (base)
+        event_base_free(base);
+    cfg_status_free(&st);
+    cfg_free(spec, &s);
+    log_close();
+    return exit_code;
+}

@@ -1,0 +1,419 @@
+#include "coord/trace_store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#define P75_WINDOW 500
+#define QUEUE_MAX 100000 /* rows waiting for a flush; beyond that the oldest are dropped */
+#define SCHEMA_VERSION 1
+
+struct p75_entry {
+    char key[300]; /* node_id \t model */
+    double ring[P75_WINDOW];
+    int n;
+    int next;
+    double p75;
+};
+
+struct trace_store {
+    sqlite3 *db;
+    sqlite3_stmt *insert_trace;
+    sqlite3_stmt *insert_latency;
+    struct event *timer;
+    struct event *retention;
+    int retention_days;
+    struct trace_row *rows;
+    size_t n_rows;
+    size_t cap_rows;
+    long dropped;
+    struct p75_entry *p75;
+    size_t n_p75;
+};
+
+static const char *const schema =
+    "CREATE TABLE IF NOT EXISTS request_traces ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " request_id TEXT NOT NULL, model TEXT NOT NULL, original_model TEXT NOT NULL,"
+    " node_id TEXT NOT NULL, score REAL, scores_breakdown TEXT, status TEXT NOT NULL,"
+    " latency_ms REAL, time_to_first_token_ms REAL, prompt_tokens INTEGER,"
+    " completion_tokens INTEGER, retry_count INTEGER DEFAULT 0, fallback_used INTEGER DEFAULT 0,"
+    " excluded_nodes TEXT, client_ip TEXT, original_format TEXT, error_message TEXT,"
+    " timestamp REAL NOT NULL, tags TEXT);"
+    "CREATE INDEX IF NOT EXISTS idx_traces_request_id ON request_traces(request_id);"
+    "CREATE INDEX IF NOT EXISTS idx_traces_timestamp ON request_traces(timestamp);"
+    "CREATE INDEX IF NOT EXISTS idx_traces_model_timestamp ON request_traces(model, timestamp);"
+    "CREATE INDEX IF NOT EXISTS idx_traces_node_model ON request_traces(node_id, model);"
+    "CREATE INDEX IF NOT EXISTS idx_traces_tags ON request_traces(tags);"
+    "CREATE TABLE IF NOT EXISTS latency_observations ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, node_id TEXT NOT NULL, model_name TEXT NOT NULL,"
+    " latency_ms REAL NOT NULL, tokens_generated INTEGER, timestamp REAL NOT NULL,"
+    " prompt_tokens INTEGER, completion_tokens INTEGER);"
+    "CREATE INDEX IF NOT EXISTS idx_latency_node_model ON latency_observations(node_id, "
+    "model_name);"
+    "CREATE INDEX IF NOT EXISTS idx_latency_timestamp ON latency_observations(timestamp);"
+    "CREATE INDEX IF NOT EXISTS idx_latency_model_timestamp ON latency_observations(model_name, "
+    "timestamp);"
+    "CREATE TABLE IF NOT EXISTS benchmark_runs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE, timestamp REAL, duration_s REAL,"
+    " total_requests INTEGER, total_failures INTEGER, total_prompt_tokens INTEGER,"
+    " total_completion_tokens INTEGER, requests_per_sec REAL, tokens_per_sec REAL,"
+    " latency_p50_ms REAL, latency_p95_ms REAL, latency_p99_ms REAL, ttft_p50_ms REAL,"
+    " ttft_p95_ms REAL, ttft_p99_ms REAL, fleet_snapshot TEXT, per_model_results TEXT,"
+    " per_node_results TEXT, peak_utilization TEXT);"
+    "CREATE INDEX IF NOT EXISTS idx_benchmark_timestamp ON benchmark_runs(timestamp);";
+
+static void row_free(struct trace_row *r)
+{
+    free(r->scores_breakdown);
+    free(r->excluded_nodes);
+    free(r->error_message);
+    free(r->tags);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static struct p75_entry *p75_find(struct trace_store *s, const char *node, const char *model,
+                                  bool create)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%s\t%s", node, model);
+    for (size_t i = 0; i < s->n_p75; i++)
+        if (strcmp(s->p75[i].key, key) == 0)
+            return &s->p75[i];
+    if (!create)
+        return NULL;
+    struct p75_entry *p = realloc(s->p75, (s->n_p75 + 1) * sizeof *p);
+    if (!p)
+        return NULL;
+    s->p75 = p;
+    struct p75_entry *e = &s->p75[s->n_p75++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->key, sizeof e->key, "%s", key);
+    return e;
+}
+
+static void p75_add(struct trace_store *s, const char *node, const char *model, double ms)
+{
+    struct p75_entry *e = p75_find(s, node, model, true);
+    if (!e)
+        return;
+    e->ring[e->next] = ms;
+    e->next = (e->next + 1) % P75_WINDOW;
+    if (e->n < P75_WINDOW)
+        e->n++;
+    double sorted[P75_WINDOW];
+    memcpy(sorted, e->ring, (size_t)e->n * sizeof *sorted);
+    qsort(sorted, (size_t)e->n, sizeof *sorted, cmp_double);
+    int idx = (int)(e->n * 0.75);
+    if (idx >= e->n)
+        idx = e->n - 1;
+    e->p75 = sorted[idx];
+}
+
+double trace_store_p75(struct trace_store *s, const char *node_id, const char *model)
+{
+    struct p75_entry *e = s ? p75_find(s, node_id, model, false) : NULL;
+    return e ? e->p75 : 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_num_or_null(sqlite3_stmt *st, int i, double v)
+{
+    if (v >= 0)
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v >= 0)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int trace_store_flush(struct trace_store *s)
+{
+    if (!s || s->n_rows == 0)
+        return 0;
+    double t0 = time_mono();
+    int rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+    for (size_t i = 0; i < s->n_rows && rc == SQLITE_OK; i++) {
+        struct trace_row *r = &s->rows[i];
+        sqlite3_stmt *st = s->insert_trace;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, r->request_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, r->model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, r->original_model[0] ? r->original_model : r->model, -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, r->node_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 5, r->score);
+        bind_text_or_null(st, 6, r->scores_breakdown);
+        sqlite3_bind_text(st, 7, r->status, -1, SQLITE_STATIC);
+        bind_num_or_null(st, 8, r->latency_ms);
+        bind_num_or_null(st, 9, r->ttft_ms);
+        bind_int_or_null(st, 10, r->prompt_tokens);
+        bind_int_or_null(st, 11, r->completion_tokens);
+        sqlite3_bind_int(st, 12, r->retry_count);
+        sqlite3_bind_int(st, 13, r->fallback_used);
+        sqlite3_bind_text(st, 14, r->excluded_nodes ? r->excluded_nodes : "[]", -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 15, r->client_ip, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 16, r->original_format, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 17, r->error_message);
+        sqlite3_bind_double(st, 18, r->timestamp);
+        bind_text_or_null(st, 19, r->tags);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sqlite3_errcode(s->db);
+        if (rc == SQLITE_OK && strcmp(r->status, "completed") == 0 && r->latency_ms >= 0) {
+            sqlite3_stmt *lt = s->insert_latency;
+            sqlite3_reset(lt);
+            sqlite3_bind_text(lt, 1, r->node_id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(lt, 2, r->model, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_double(lt, 3, r->latency_ms);
+            bind_int_or_null(lt, 4, r->completion_tokens);
+            sqlite3_bind_double(lt, 5, r->timestamp);
+            bind_int_or_null(lt, 6, r->prompt_tokens);
+            bind_int_or_null(lt, 7, r->completion_tokens);
+            if (sqlite3_step(lt) != SQLITE_DONE)
+                rc = sqlite3_errcode(s->db);
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        LOG_ERROR("latency.db: writing %zu trace rows failed: %s", s->n_rows,
+                  sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    for (size_t i = 0; i < s->n_rows; i++)
+        row_free(&s->rows[i]);
+    LOG_DEBUG("latency.db: wrote %zu rows in %.1f ms", s->n_rows, (time_mono() - t0) * 1000);
+    s->n_rows = 0;
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    trace_store_flush(arg);
+}
+
+static void apply_retention(struct trace_store *s)
+{
+    double cutoff = time_wall() - (double)s->retention_days * 86400;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM request_traces WHERE timestamp < %.3f;"
+             "DELETE FROM latency_observations WHERE timestamp < %.3f;",
+             cutoff, cutoff);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        LOG_WARN("latency.db: retention failed: %s", sqlite3_errmsg(s->db));
+}
+
+static void on_retention(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    apply_retention(arg);
+}
+
+static void load_p75(struct trace_store *s)
+{
+    static const char *const sql =
+        "SELECT node_id, model_name, latency_ms FROM (SELECT node_id, model_name, latency_ms,"
+        " timestamp, ROW_NUMBER() OVER (PARTITION BY node_id, model_name ORDER BY timestamp"
+        " DESC) AS rn FROM latency_observations) WHERE rn <= 500 ORDER BY timestamp ASC";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        p75_add(s, (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1), sqlite3_column_double(st, 2));
+    sqlite3_finalize(st);
+}
+
+struct trace_store *trace_store_open(struct event_base *base, const char *path, int flush_ms,
+                                     int retention_days, char *err, size_t errlen)
+{
+    struct trace_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->retention_days = retention_days;
+    if (sqlite3_open(path, &s->db) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        trace_store_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    int version = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     &msg) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        trace_store_close(s);
+        return NULL;
+    }
+    if (version > SCHEMA_VERSION)
+        LOG_WARN("%s: schema version %d is newer than this herd's %d", path, version,
+                 SCHEMA_VERSION);
+    else if (version < SCHEMA_VERSION)
+        sqlite3_exec(s->db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(
+            s->db,
+            "INSERT INTO request_traces (request_id, model, original_model, node_id, score,"
+            " scores_breakdown, status, latency_ms, time_to_first_token_ms, prompt_tokens,"
+            " completion_tokens, retry_count, fallback_used, excluded_nodes, client_ip,"
+            " original_format, error_message, timestamp, tags)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, &s->insert_trace, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "INSERT INTO latency_observations (node_id, model_name, latency_ms,"
+                           " tokens_generated, timestamp, prompt_tokens, completion_tokens)"
+                           " VALUES (?,?,?,?,?,?,?)",
+                           -1, &s->insert_latency, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+        trace_store_close(s);
+        return NULL;
+    }
+    apply_retention(s);
+    load_p75(s);
+    s->timer = event_new(base, -1, EV_PERSIST, on_timer, s);
+    s->retention = event_new(base, -1, EV_PERSIST, on_retention, s);
+    struct timeval tv = time_tv(flush_ms / 1000.0);
+    struct timeval hour = time_tv(3600);
+    if (!s->timer || !s->retention || event_add(s->timer, &tv) || event_add(s->retention, &hour)) {
+        snprintf(err, errlen, "cannot start the flush timer");
+        trace_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void trace_store_close(struct trace_store *s)
+{
+    if (!s)
+        return;
+    if (s->db && s->insert_trace)
+        trace_store_flush(s);
+    if (s->timer)
+        event_free(s->timer);
+    if (s->retention)
+        event_free(s->retention);
+    sqlite3_finalize(s->insert_trace);
+    sqlite3_finalize(s->insert_latency);
+    sqlite3_close(s->db);
+    for (size_t i = 0; i < s->n_rows; i++)
+        row_free(&s->rows[i]);
+    free(s->rows);
+    free(s->p75);
+    free(s);
+}
+
+void trace_store_add(struct trace_store *s, struct trace_row *row)
+{
+    if (strcmp(row->status, "completed") == 0 && row->latency_ms >= 0)
+        p75_add(s, row->node_id, row->model, row->latency_ms);
+    if (s->n_rows == s->cap_rows) {
+        if (s->cap_rows >= QUEUE_MAX) {
+            /* The disk cannot keep up: keep the newest, and say so. */
+            row_free(&s->rows[0]);
+            memmove(s->rows, s->rows + 1, (s->n_rows - 1) * sizeof *s->rows);
+            s->n_rows--;
+            if (s->dropped++ % 1000 == 0)
+                LOG_WARN("latency.db: %ld trace rows dropped, writes are too slow", s->dropped);
+        } else {
+            size_t cap = s->cap_rows ? s->cap_rows * 2 : 256;
+            struct trace_row *p = realloc(s->rows, cap * sizeof *p);
+            if (!p) {
+                row_free(row);
+                return;
+            }
+            s->rows = p;
+            s->cap_rows = cap;
+        }
+    }
+    s->rows[s->n_rows++] = *row;
+    memset(row, 0, sizeof *row);
+}
+
+json_t *trace_store_recent(struct trace_store *s, int limit)
+{
+    trace_store_flush(s);
+    json_t *arr = json_array();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT request_id, model, original_model, node_id, score,"
+                           " scores_breakdown, status, latency_ms, time_to_first_token_ms,"
+                           " prompt_tokens, completion_tokens, retry_count, fallback_used,"
+                           " excluded_nodes, client_ip, original_format, error_message,"
+                           " timestamp, tags FROM request_traces ORDER BY id DESC LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return arr;
+    sqlite3_bind_int(st, 1, limit);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_object();
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            const char *name = sqlite3_column_name(st, i);
+            json_t *v;
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_INTEGER:
+                v = json_integer(sqlite3_column_int64(st, i));
+                break;
+            case SQLITE_FLOAT:
+                v = json_real(sqlite3_column_double(st, i));
+                break;
+            case SQLITE_TEXT: {
+                const char *t = (const char *)sqlite3_column_text(st, i);
+                json_error_t je;
+                bool is_json = strcmp(name, "scores_breakdown") == 0 ||
+                               strcmp(name, "excluded_nodes") == 0 || strcmp(name, "tags") == 0;
+                v = is_json ? json_loads(t, 0, &je) : NULL;
+                if (!v)
+                    v = json_string(t);
+                break;
+            }
+            default:
+                v = json_null();
+            }
+            json_object_set_new(o, name, v);
+        }
+        if (json_is_integer(json_object_get(o, "fallback_used")))
+            json_object_set_new(
+                o, "fallback_used",
+                json_boolean(json_integer_value(json_object_get(o, "fallback_used"))));
+        json_array_append_new(arr, o);
+    }
+    sqlite3_finalize(st);
+    return arr;
+}

@@ -1,0 +1,59 @@
+/* trace_store: latency.db, the record of every routing decision and its outcome.
+ *
+ * Tables (SQLite, WAL): request_traces (one row per attempt and outcome, the columns of the
+ * Python project so its queries keep working), latency_observations (one row per completed
+ * request), benchmark_runs. Rows are queued in memory and written in one transaction on a
+ * timer, so the event loop never waits for the disk per request. The p75 latency of the last
+ * 500 completed requests of each node:model is kept in memory for the scorer. */
+#ifndef HERD_TRACE_STORE_H
+#define HERD_TRACE_STORE_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct trace_store;
+
+struct trace_row {
+    char request_id[40];
+    char model[160];
+    char original_model[160];
+    char node_id[128];
+    double score;
+    char *scores_breakdown; /* JSON text; owned by the row */
+    const char *status;     /* completed, failed, retried, client_disconnected, incomplete */
+    double latency_ms;      /* < 0: unknown */
+    double ttft_ms;         /* < 0: unknown */
+    int64_t prompt_tokens;  /* < 0: unknown */
+    int64_t completion_tokens;
+    int retry_count;
+    bool fallback_used;
+    char *excluded_nodes; /* JSON array text, owned; NULL = "[]" */
+    char client_ip[64];
+    const char *original_format; /* "ollama" or "openai" */
+    char *error_message;         /* owned, may be NULL */
+    double timestamp;            /* wall time */
+    char *tags;                  /* JSON array text, owned; NULL = none */
+};
+
+/* Opens (creating or migrating) path, with writes flushed every flush_ms. NULL with a
+ * message on failure. */
+struct trace_store *trace_store_open(struct event_base *base, const char *path, int flush_ms,
+                                     int retention_days, char *err, size_t errlen);
+/* Flushes what is queued and closes. Accepts NULL. */
+void trace_store_close(struct trace_store *s);
+
+/* Queues a trace row (its owned strings are taken over). A completed row also adds a latency
+ * observation for node:model and updates the p75. */
+void trace_store_add(struct trace_store *s, struct trace_row *row);
+/* Writes what is queued now. Returns 0 or a negative error. */
+int trace_store_flush(struct trace_store *s);
+
+/* p75 latency (ms) of the last 500 completed requests of node:model; 0 when none. */
+double trace_store_p75(struct trace_store *s, const char *node_id, const char *model);
+
+/* The newest traces (flushing first), as a JSON array of objects, newest first. */
+json_t *trace_store_recent(struct trace_store *s, int limit);
+
+#endif
