@@ -152,3 +152,77 @@ export async function eventually(fn, { timeoutMs = 5000, intervalMs = 20 } = {})
 export function haveCommand(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
+
+// Starts herd on a free port with its data in a temporary directory; resolves to
+// { url, port, dataDir, proc, stop }.
+export async function startHerd(args = []) {
+  const dataDir = tempDir();
+  const argv = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--heartbeat-interval', '0.2',
+    '--console-log-level', 'warn', ...args];
+  const proc = spawn(join(BUILD, 'herd'), argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent' } });
+  proc.stderrText = '';
+  proc.stderr.on('data', (d) => { proc.stderrText += d; });
+  children.add(proc);
+  finished.push(proc);
+  proc.on('exit', () => children.delete(proc));
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`herd did not start: ${proc.stderrText}`)), 15000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on port (\d+)/);
+      if (m) { clearTimeout(t); resolve(Number(m[1])); }
+    });
+    proc.on('exit', (code) => { clearTimeout(t); proc.expectFailure = true; reject(new Error(`herd exited ${code}: ${proc.stderrText}`)); });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`, port, dataDir, proc,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return new Promise((r) => proc.on('exit', (code) => r(code)));
+    },
+  };
+}
+
+// A heartbeat describing a simulated node as herd-node would: its loaded and available models
+// from the node's own /api/ps and /api/tags, plus the given machine facts.
+export async function heartbeatFor(node, facts = {}) {
+  const ps = (await getJson(`${node.url}/api/ps`)).body.models || [];
+  const tags = (await getJson(`${node.url}/api/tags`)).body.models || [];
+  const { memory, ollama, ...rest } = facts;
+  return {
+    node_id: node.name,
+    ollama_host: node.url,
+    lan_ip: '127.0.0.1',
+    cpu: { cores_physical: 8, utilization_pct: 10 },
+    memory: { total_gb: 64, used_gb: 16, available_gb: 48, pressure: 'normal', ...(memory || {}) },
+    ollama: {
+      models_loaded: ps.map((m) => ({ name: m.name, size_gb: m.size / 1e9, context_length: m.context_length })),
+      models_available: tags.map((m) => m.name),
+      ...(ollama || {}),
+    },
+    ...rest,
+  };
+}
+
+export async function postHeartbeat(herd, body) {
+  const r = await postJson(`${herd.url}/heartbeat`, body);
+  if (r.status !== 200) throw new Error(`heartbeat refused: ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+// Keeps every node's heartbeat flowing to herd (every intervalMs) until stop() is called;
+// facts may be an object or a function of the node returning one.
+export function heartbeatLoop(herd, nodes, facts = {}, intervalMs = 150) {
+  let stopped = false;
+  const beat = async () => {
+    for (const n of nodes) {
+      const f = typeof facts === 'function' ? facts(n) : facts[n.name] || {};
+      await postHeartbeat(herd, await heartbeatFor(n, f)).catch(() => {});
+    }
+  };
+  const ready = beat();
+  const timer = setInterval(() => { if (!stopped) beat(); }, intervalMs);
+  return { ready, stop() { stopped = true; clearInterval(timer); }, beat };
+}
