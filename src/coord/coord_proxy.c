@@ -623,7 +623,8 @@ static void handle_inference(struct httpd_req *r, void *arg)
         f->body_len = len;
     }
     int64_t tokens = score_estimate_tokens(body);
-    json_decref(body);
+    json_decref(body); /* sent points into it: use f->model_sent from here */
+    sent = NULL;
 
     struct score_result *res = NULL;
     size_t eligible = rank_nodes(c, model, tokens, &res);
@@ -634,7 +635,7 @@ static void handle_inference(struct httpd_req *r, void *arg)
         char why[400];
         explain(res, c->registry.n, why, sizeof why);
         if (!anywhere)
-            snprintf(err, sizeof err, "model '%s' not found", sent);
+            snprintf(err, sizeof err, "model '%s' not found", f->model_sent);
         else
             snprintf(err, sizeof err, "no node can serve model '%s' now (%s)", model, why);
         free(res);

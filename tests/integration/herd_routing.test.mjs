@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startSim, startHerd, heartbeatLoop, postJson, getJson, simState, simRequests, eventually, sleep } from './lib/harness.mjs';
 
 const loops = [];
-after(() => loops.forEach((l) => l.stop()));
+after(() => Promise.all(loops.map((l) => l.stop())));
 
 async function fleet(simArgs, facts = {}, herdArgs = []) {
   const sims = [];

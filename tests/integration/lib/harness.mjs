@@ -216,13 +216,21 @@ export async function postHeartbeat(herd, body) {
 // facts may be an object or a function of the node returning one.
 export function heartbeatLoop(herd, nodes, facts = {}, intervalMs = 150) {
   let stopped = false;
+  let running = Promise.resolve();
   const beat = async () => {
     for (const n of nodes) {
+      if (stopped) return;
       const f = typeof facts === 'function' ? facts(n) : facts[n.name] || {};
-      await postHeartbeat(herd, await heartbeatFor(n, f)).catch(() => {});
+      try {
+        await postHeartbeat(herd, await heartbeatFor(n, f));
+      } catch { /* a node or herd stopping at the end of a test */ }
     }
   };
   const ready = beat();
-  const timer = setInterval(() => { if (!stopped) beat(); }, intervalMs);
-  return { ready, stop() { stopped = true; clearInterval(timer); }, beat };
+  const timer = setInterval(() => { if (!stopped) running = beat(); }, intervalMs);
+  return {
+    ready,
+    beat,
+    async stop() { stopped = true; clearInterval(timer); await running; },
+  };
 }
