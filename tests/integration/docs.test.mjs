@@ -15,6 +15,25 @@ test('docs/simulator.md lists herd-sim\'s options exactly as --help-markdown pri
   assert.equal(table, generated.stdout, 'regenerate the table with: build/herd-sim --help-markdown');
 });
 
+test('docs/configuration.md lists herd\'s options exactly as --help-markdown prints them', () => {
+  const generated = spawnSync(join(BUILD, 'herd'), ['--help-markdown'], { encoding: 'utf8' });
+  assert.equal(generated.status, 0);
+  const doc = readFileSync(join(SOURCE, 'docs/configuration.md'), 'utf8');
+  const section = doc.split('<!-- options:begin')[1].split('<!-- options:end -->')[0];
+  assert.equal(section.slice(section.indexOf('\n') + 1), generated.stdout, 'regenerate with: build/herd --help-markdown');
+});
+
+test('herd --help and --version; a bad setting names itself', () => {
+  const help = spawnSync(join(BUILD, 'herd'), ['--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  for (const flag of ['--host', '--port', '--data-dir', '--heartbeat-timeout', '--score-model-hot', '--max-queue']) {
+    assert.match(help.stdout, new RegExp(`\\s${flag}\\b`));
+  }
+  const bad = spawnSync(join(BUILD, 'herd'), [], { encoding: 'utf8', env: { ...process.env, FLEET_PORT: 'abc', FLEET_ENV_FILE: '/nonexistent' } });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /FLEET_PORT \(environment\): 'abc' is not an integer/);
+});
+
 test('herd-sim --help documents every option and exits 0', () => {
   const help = spawnSync(join(BUILD, 'herd-sim'), ['--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
