@@ -210,6 +210,17 @@ static int on_ndjson_line(const char *line, size_t len, void *arg)
  * slow. */
 static int relay(struct fwd *f, const void *p, size_t len);
 
+static void relay_event(struct fwd *f, const char *data, size_t len)
+{
+    struct hbuf b;
+    hbuf_init(&b, len + 16);
+    hbuf_append_str(&b, "data: ");
+    hbuf_append(&b, data, len);
+    hbuf_append_str(&b, "\n\n");
+    relay(f, b.data, b.len);
+    hbuf_free(&b);
+}
+
 static int on_sse_event(const struct sse_event *ev, void *arg)
 {
     struct fwd *f = arg;
@@ -220,7 +231,7 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
         if (strstr(ev->data, "\"usage\"") || strstr(ev->data, "\"error\"")) {
             json_error_t je;
             json_t *o = json_loadb(ev->data, ev->data_len, 0, &je);
-            const json_t *usage = json_object_get(o, "usage");
+            json_t *usage = json_object_get(o, "usage");
             if (json_is_object(usage))
                 note_usage(f, usage);
             const json_t *err = json_object_get(o, "error");
@@ -230,24 +241,27 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
                     json_is_string(err) ? json_string_value(err) : jsonx_str(err, "message");
                 snprintf(f->error, sizeof f->error, "%s", m ? m : "error");
             }
-            /* The usage event herd asked for on the client's behalf stays with herd. */
-            bool usage_only =
-                json_is_object(usage) && json_array_size(json_object_get(o, "choices")) == 0;
-            json_decref(o);
-            if (f->strip_usage && usage_only)
+            if (f->strip_usage && json_is_object(usage)) {
+                /* Usage herd asked for on the client's behalf stays with herd: the usage-only
+                 * event is dropped, and the (zero) usage Ollama then puts on every completion
+                 * chunk is taken off. */
+                bool usage_only = json_array_size(json_object_get(o, "choices")) == 0;
+                if (!usage_only) {
+                    json_object_del(o, "usage");
+                    char *text = json_dumps(o, JSON_COMPACT);
+                    if (text)
+                        relay_event(f, text, strlen(text));
+                    free(text);
+                }
+                json_decref(o);
                 return 0;
+            }
+            json_decref(o);
         }
     }
-    if (!f->strip_usage)
-        return 0;
     /* With a rewritten stream, events are relayed one by one, as Ollama writes them. */
-    struct hbuf b;
-    hbuf_init(&b, ev->data_len + 16);
-    hbuf_append_str(&b, "data: ");
-    hbuf_append(&b, ev->data, ev->data_len);
-    hbuf_append_str(&b, "\n\n");
-    relay(f, b.data, b.len);
-    hbuf_free(&b);
+    if (f->strip_usage)
+        relay_event(f, ev->data, ev->data_len);
     return 0;
 }
 
@@ -600,9 +614,10 @@ static void handle_inference(struct httpd_req *r, void *arg)
     snprintf(f->model_sent, sizeof f->model_sent, "%s", sent);
     snprintf(f->client_ip, sizeof f->client_ip, "%s", httpd_req_peer(r));
 
-    /* An OpenAI chat stream carries token counts only if asked; herd asks, and keeps the
-     * extra event to itself. */
-    if (rt->api == API_OAI_CHAT && jsonx_bool_or(body, "stream", false) &&
+    /* An OpenAI stream carries token counts only if asked; herd asks, and keeps what that
+     * adds to itself. */
+    if ((rt->api == API_OAI_CHAT || rt->api == API_OAI_COMPLETIONS) &&
+        jsonx_bool_or(body, "stream", false) &&
         !jsonx_bool_or(json_object_get(body, "stream_options"), "include_usage", false)) {
         json_t *so = json_object_get(body, "stream_options");
         if (!json_is_object(so)) {

@@ -99,6 +99,13 @@ test('openai client: completions, embeddings, models', async () => {
   const chunks = [];
   for await (const x of await openai.completions.create({ model: 'llama3.2:1b', prompt: 'Once', stream: true })) chunks.push(x);
   assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+  // Token counts are known to herd, while the client sees no usage it did not ask for.
+  assert.ok(chunks.every((x) => x.usage === undefined));
+  assert.equal(chunks.map((x) => x.choices[0].text).join(''), c.choices[0].text);
+  const trace = (await getJson(`${herd.url}/dashboard/api/traces?limit=1`)).body[0];
+  assert.equal(trace.completion_tokens, c.usage.completion_tokens);
+  assert.equal(trace.prompt_tokens, c.usage.prompt_tokens);
+  assert.equal(trace.status, 'completed');
   const e = await openai.embeddings.create({ model: 'nomic-embed-text', input: 'x' });
   assert.equal(e.data[0].embedding.length, 768);
   const models = await openai.models.list();
