@@ -33,6 +33,7 @@ struct coord_settings {
     bool queue_bandwidth_normalize;
     int64_t default_parallel;
     int64_t max_queue;
+    int64_t max_retries;
     int64_t max_body_mb;
     double connect_timeout;
     int64_t trace_retention_days;

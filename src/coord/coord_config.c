@@ -56,6 +56,8 @@ static const struct cfg_option options[] = {
      "N", "Parallel slots per node:model when the node does not report them"},
     {"max-queue", "FLEET_MAX_QUEUE", CFG_INT, S(max_queue), "100", 1, 1000000, NULL, "N",
      "Requests that may wait for a slot on one node:model; more get 503"},
+    {"max-retries", "FLEET_MAX_RETRIES", CFG_INT, S(max_retries), "2", 0, 10, NULL, "N",
+     "Other nodes tried when one fails before its first chunk"},
     {"max-body-mb", "FLEET_MAX_BODY_MB", CFG_INT, S(max_body_mb), "64", 1, 4096, NULL, "MB",
      "Largest request body accepted"},
     {"connect-timeout", "FLEET_CONNECT_TIMEOUT", CFG_DOUBLE, S(connect_timeout), "5", 0.1, 600,

@@ -19,6 +19,8 @@
 #define MAX_FRAME (16 * 1024 * 1024) /* longest NDJSON line or SSE event parsed for traces */
 #define MAX_WHOLE (8 * 1024 * 1024)  /* non-streamed replies kept for their token counts */
 #define MAX_HEADERS 64
+#define MAX_ATTEMPTS 11 /* the first try and up to FLEET_MAX_RETRIES (at most 10) more */
+#define MAX_ERROR_BODY 65536
 
 enum fwd_api {
     API_CHAT,
@@ -73,6 +75,13 @@ struct fwd {
     struct score_breakdown score;
     struct httpc_req *up;
     long status;
+    char ctype[128];
+    bool got_body; /* a byte of this attempt's body has arrived */
+    bool retrying; /* this attempt failed; its bytes are not for the client */
+    int retries;
+    char excluded[MAX_ATTEMPTS][NODE_ID_MAX];
+    int n_excluded;
+    char failures[1024]; /* what went wrong on each node tried, for the final message */
     bool started;
     enum framing framing;
     struct ndjson_framer nd;
@@ -85,9 +94,10 @@ struct fwd {
     int64_t completion_tokens;
     int chunks;
     bool slow; /* the client's queue passed its mark during this delivery */
-    char error[512];
+    char error[2048];
     double t0;
     double t_first;
+    int64_t tokens; /* estimated prompt tokens, for the context-fit signal */
 };
 
 static void reply_error(struct httpd_req *r, const struct fwd_route *rt, int status,
@@ -138,6 +148,12 @@ static void record(struct fwd *f, const char *status)
     snprintf(row.client_ip, sizeof row.client_ip, "%s", f->client_ip);
     row.original_format = f->route->openai ? "openai" : "ollama";
     row.error_message = f->error[0] ? strdup(f->error) : NULL;
+    row.retry_count = f->retries;
+    json_t *ex = json_array();
+    for (int i = 0; i < f->n_excluded; i++)
+        json_array_append_new(ex, json_string(f->excluded[i]));
+    row.excluded_nodes = json_dumps(ex, JSON_COMPACT);
+    json_decref(ex);
     row.timestamp = time_wall();
     trace_store_add(c->traces, &row);
     LOG_INFO("request %s model=%s node=%s status=%s latency_ms=%.0f ttft_ms=%.0f tokens=%lld/%lld",
@@ -283,35 +299,57 @@ static int relay(struct fwd *f, const void *p, size_t len)
     return slow;
 }
 
+static bool can_retry(struct fwd *f);
+
 static void on_response(struct httpc_req *q, long status, void *arg)
 {
     struct fwd *f = arg;
     f->status = status;
     const char *ctype = httpc_header(q, "Content-Type");
-    if (!ctype)
-        ctype = "application/json";
-    if (strstr(ctype, "ndjson"))
+    snprintf(f->ctype, sizeof f->ctype, "%s", ctype ? ctype : "application/json");
+    if (strstr(f->ctype, "ndjson"))
         f->framing = FRAME_NDJSON;
-    else if (strstr(ctype, "event-stream"))
+    else if (strstr(f->ctype, "event-stream"))
         f->framing = FRAME_SSE;
     else
         f->framing = FRAME_WHOLE;
-    char score[32];
-    snprintf(score, sizeof score, "%.1f", f->score.total);
-    httpd_add_header(f->req, "X-Fleet-Node", f->node_id);
-    httpd_add_header(f->req, "X-Fleet-Score", score);
-    httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
-    httpd_stream_start(f->req, (int)status, ctype);
-    f->started = true;
     if (status >= 400)
         snprintf(f->error, sizeof f->error, "node answered %ld", status);
+    /* A node's server error is not the client's answer while another node can give one. */
+    if (status >= 500 && can_retry(f)) {
+        f->retrying = true;
+        hbuf_init(&f->whole, MAX_ERROR_BODY);
+    }
+}
+
+/* The client's status line and headers go out with the first byte of the body (or at the
+ * end when there is none), once the node that answers is known. */
+static void start_client(struct fwd *f)
+{
+    if (f->started)
+        return;
+    char score[32], retries[16];
+    snprintf(score, sizeof score, "%.1f", f->score.total);
+    snprintf(retries, sizeof retries, "%d", f->retries);
+    httpd_add_header(f->req, "X-Fleet-Node", f->node_id);
+    httpd_add_header(f->req, "X-Fleet-Score", score);
+    httpd_add_header(f->req, "X-Fleet-Retries", retries);
+    httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
+    httpd_stream_start(f->req, (int)f->status, f->ctype);
+    f->started = true;
 }
 
 static void on_data(struct httpc_req *q, const char *data, size_t len, void *arg)
 {
     struct fwd *f = arg;
+    f->got_body = true;
+    if (f->retrying) {
+        hbuf_append(&f->whole, data, len); /* the error, for the log and the trace */
+        return;
+    }
     if (f->t_first == 0)
         f->t_first = time_mono();
+    start_client(f);
     f->slow = false;
     switch (f->framing) {
     case FRAME_NDJSON:
@@ -393,11 +431,18 @@ static void end_with_error(struct fwd *f, const char *msg)
     httpd_stream_end(f->req);
 }
 
+static void retry(struct fwd *f, const char *transfer_error);
+
 static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
 {
     (void)q;
     struct fwd *f = arg;
     f->up = NULL;
+    /* Failed before its first chunk: another node may still answer. */
+    if (f->retrying || (rc != 0 && !f->got_body && can_retry(f))) {
+        retry(f, rc != 0 ? (err ? err : "failed") : NULL);
+        return;
+    }
     if (f->framing == FRAME_NDJSON && f->framer_ok)
         ndjson_framer_finish(&f->nd, on_ndjson_line, f);
     if (f->framing == FRAME_WHOLE)
@@ -407,13 +452,19 @@ static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
         snprintf(f->error, sizeof f->error, "node %s: %s", f->node_id, err ? err : "failed");
         LOG_WARN("request %s: %s", f->id, f->error);
         if (!f->started) {
-            reply_error(f->req, f->route, 502, f->error);
+            char msg[3200];
+            if (f->failures[0])
+                snprintf(msg, sizeof msg, "every node tried failed: %s%s", f->failures, f->error);
+            else
+                snprintf(msg, sizeof msg, "%s", f->error);
+            reply_error(f->req, f->route, 502, msg);
             status = "failed";
         } else {
             end_with_error(f, f->error);
             status = "incomplete";
         }
     } else {
+        start_client(f); /* a reply without a body */
         httpd_stream_end(f->req);
         if (f->status >= 400 || f->saw_error)
             status = "failed";
@@ -557,6 +608,146 @@ static void explain(const struct score_result *res, size_t n, char *out, size_t 
     }
 }
 
+static bool excluded(const struct fwd *f, const char *node_id)
+{
+    for (int i = 0; i < f->n_excluded; i++)
+        if (strcmp(f->excluded[i], node_id) == 0)
+            return true;
+    return false;
+}
+
+static bool can_retry(struct fwd *f)
+{
+    if (f->retries >= f->c->settings->max_retries || f->n_excluded + 1 >= MAX_ATTEMPTS)
+        return false;
+    struct score_result *res = NULL;
+    size_t eligible = rank_nodes(f->c, f->model, f->tokens, &res);
+    bool other = false;
+    for (size_t i = 0; i < eligible && !other; i++)
+        other = !excluded(f, res[i].node->id) && strcmp(res[i].node->id, f->node_id) != 0;
+    free(res);
+    return other;
+}
+
+/* Chooses a node for the request and takes (or waits for) a slot there. Returns 0 (the
+ * request is on its way or waiting; it may even be finished and freed already), or an HTTP
+ * status with a message in err. */
+static int route(struct fwd *f, char *err, size_t errlen)
+{
+    struct coord *c = f->c;
+    struct score_result *res = NULL;
+    size_t eligible;
+    const struct score_result *best = NULL;
+    eligible = rank_nodes(c, f->model, f->tokens, &res);
+    for (size_t i = 0; i < eligible && !best; i++)
+        if (!excluded(f, res[i].node->id))
+            best = &res[i];
+    if (!best) {
+        bool anywhere = false;
+        for (size_t i = 0; i < c->registry.n; i++)
+            anywhere |= node_has_model(c->registry.nodes[i], f->model);
+        char why[400];
+        explain(res, c->registry.n, why, sizeof why);
+        free(res);
+        if (!anywhere) {
+            snprintf(err, errlen, "model '%s' not found", f->model_sent);
+            return 404;
+        }
+        snprintf(err, errlen, "no node can serve model '%s' now (%s)", f->model, why);
+        return 503;
+    }
+    const struct node *node = best->node;
+    f->score = best->b;
+    free(res);
+    snprintf(f->node_id, sizeof f->node_id, "%s", node->id);
+    snprintf(f->url, sizeof f->url, "%s%s", node->url, f->route->path);
+    LOG_DEBUG("request %s model=%s node=%s score=%.1f attempt=%d", f->id, f->model, node->id,
+              f->score.total, f->retries + 1);
+    if (!f->route->queued) {
+        start_upstream(f);
+        return 0;
+    }
+    f->q = queue_get(&c->queues, node->id, f->model);
+    if (!f->q) {
+        snprintf(err, errlen, "out of memory");
+        return 503;
+    }
+    queue_set_concurrency(f->q, coord_node_parallel(c, node));
+    int rc = queue_enter(&c->queues, f->q, &f->w);
+    if (rc < 0) {
+        f->q = NULL;
+        snprintf(err, errlen, "too many requests waiting for %s on %s (%lld)", f->model, node->id,
+                 (long long)c->settings->max_queue);
+        return 503;
+    }
+    if (rc == 1) {
+        f->in_flight = true;
+        start_upstream(f);
+    }
+    return 0;
+}
+
+/* Forgets what the last attempt received. */
+static void reset_attempt(struct fwd *f)
+{
+    f->status = 0;
+    f->ctype[0] = '\0';
+    f->got_body = false;
+    f->retrying = false;
+    f->framing = FRAME_WHOLE;
+    f->framer_ok = true;
+    ndjson_framer_free(&f->nd);
+    ndjson_framer_init(&f->nd, MAX_FRAME);
+    sse_framer_free(&f->sse);
+    sse_framer_init(&f->sse, MAX_FRAME);
+    hbuf_free(&f->whole);
+    hbuf_init(&f->whole, MAX_WHOLE);
+    f->saw_done = f->saw_error = false;
+    f->prompt_tokens = f->completion_tokens = -1;
+    f->chunks = 0;
+    f->t_first = 0;
+}
+
+/* The node failed before its first chunk: record it, leave it out, try the next best. */
+static void retry(struct fwd *f, const char *transfer_error)
+{
+    char reason[300];
+    if (transfer_error) {
+        snprintf(reason, sizeof reason, "%s", transfer_error);
+    } else {
+        /* The node's own error message, when it sent one. */
+        const char *msg = NULL;
+        json_error_t je;
+        json_t *o = f->whole.data ? json_loadb(f->whole.data, f->whole.len, 0, &je) : NULL;
+        const json_t *e = json_object_get(o, "error");
+        msg = json_is_string(e) ? json_string_value(e) : jsonx_str(e, "message");
+        snprintf(reason, sizeof reason, "HTTP %ld%s%s", f->status, msg ? ": " : "", msg ? msg : "");
+        json_decref(o);
+    }
+    snprintf(f->error, sizeof f->error, "node %s failed before its first chunk: %s", f->node_id,
+             reason);
+    size_t used = strlen(f->failures);
+    snprintf(f->failures + used, sizeof f->failures - used, "%s: %s; ", f->node_id, reason);
+    LOG_WARN("request %s model=%s: %s; trying another node (retry %d of %lld)", f->id, f->model,
+             f->error, f->retries + 1, (long long)f->c->settings->max_retries);
+    record(f, "retried");
+    leave_queue(f, FQ_FAILED);
+    f->q = NULL;
+    snprintf(f->excluded[f->n_excluded++], NODE_ID_MAX, "%s", f->node_id);
+    f->retries++;
+    f->error[0] = '\0';
+    reset_attempt(f);
+    char err[512];
+    int status = route(f, err, sizeof err);
+    if (status) {
+        snprintf(f->error, sizeof f->error, "every node tried failed: %s", f->failures);
+        reply_error(f->req, f->route, 502, f->error);
+        f->req = NULL;
+        record(f, "failed");
+        fwd_free(f);
+    }
+}
+
 static void handle_inference(struct httpd_req *r, void *arg)
 {
     struct coord *c = arg;
@@ -641,61 +832,23 @@ static void handle_inference(struct httpd_req *r, void *arg)
     json_decref(body); /* sent points into it: use f->model_sent from here */
     sent = NULL;
 
-    struct score_result *res = NULL;
-    size_t eligible = rank_nodes(c, model, tokens, &res);
-    if (eligible == 0) {
-        bool anywhere = false;
-        for (size_t i = 0; i < c->registry.n; i++)
-            anywhere |= node_has_model(c->registry.nodes[i], model);
-        char why[400];
-        explain(res, c->registry.n, why, sizeof why);
-        if (!anywhere)
-            snprintf(err, sizeof err, "model '%s' not found", f->model_sent);
-        else
-            snprintf(err, sizeof err, "no node can serve model '%s' now (%s)", model, why);
-        free(res);
-        LOG_INFO("request %s model=%s: %s", f->id, model, err);
-        reply_error(r, rt, anywhere ? 503 : 404, err);
-        fwd_free(f);
-        return;
-    }
-    const struct node *node = res[0].node;
-    f->score = res[0].b;
-    free(res);
-    snprintf(f->node_id, sizeof f->node_id, "%s", node->id);
-    snprintf(f->url, sizeof f->url, "%s%s", node->url, path);
+    f->tokens = tokens;
     httpd_req_foreach_header(r, copy_header, f);
     f->admit = evtimer_new(c->base, on_admit_event, f);
-    httpd_req_on_close(r, on_client_gone, f);
-    LOG_DEBUG("request %s model=%s node=%s score=%.1f", f->id, model, node->id, f->score.total);
-
-    if (!rt->queued) {
-        start_upstream(f);
-        return;
-    }
-    f->q = queue_get(&c->queues, node->id, model);
-    if (!f->q || !f->admit) {
-        httpd_req_on_close(r, NULL, NULL);
+    if (!f->admit) {
         reply_error(r, rt, 503, "out of memory");
         fwd_free(f);
         return;
     }
-    queue_set_concurrency(f->q, coord_node_parallel(c, node));
-    int rc = queue_enter(&c->queues, f->q, &f->w);
-    if (rc < 0) {
-        snprintf(err, sizeof err, "too many requests waiting for %s on %s (%lld)", model, node->id,
-                 (long long)c->settings->max_queue);
+    httpd_req_on_close(r, on_client_gone, f);
+    int status = route(f, err, sizeof err);
+    if (status) {
+        LOG_INFO("request %s model=%s: %s", f->id, f->model, err);
         httpd_req_on_close(r, NULL, NULL);
-        f->q = NULL;
-        reply_error(r, rt, 503, err);
+        reply_error(r, rt, status, err);
         fwd_free(f);
-        return;
     }
-    if (rc == 1) {
-        f->in_flight = true;
-        start_upstream(f);
-    }
-    /* else: waiting; on_admitted starts it */
+    /* else f is running or waiting, and may already be freed */
 }
 
 void coord_proxy_routes(struct coord *c)
