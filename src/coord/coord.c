@@ -18,6 +18,19 @@ static void on_monitor(evutil_socket_t fd, short what, void *arg)
     registry_tick(&c->registry, time_wall());
 }
 
+static void on_reaper(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    coord_proxy_reap(arg);
+}
+
+void coord_begin_drain(struct coord *c)
+{
+    c->draining = true;
+    LOG_INFO("draining: new requests get 503; %zu in flight may finish", c->n_active);
+}
+
 static void weights_from_settings(struct score_weights *w, const struct coord_settings *s)
 {
     score_weights_default(w);
@@ -58,7 +71,9 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     c->httpd = httpd_new(base, &lim);
     c->httpc = httpc_new(base);
     c->monitor = event_new(base, -1, EV_PERSIST, on_monitor, c);
-    if (!c->traces || !c->httpd || !c->httpc || !c->monitor) {
+    c->reaper = event_new(base, -1, EV_PERSIST, on_reaper, c);
+    LIST_INIT(&c->active);
+    if (!c->traces || !c->httpd || !c->httpc || !c->monitor || !c->reaper) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
         coord_free(c);
@@ -66,6 +81,10 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     }
     struct timeval tv = time_tv(settings->heartbeat_interval);
     event_add(c->monitor, &tv);
+    /* Check a few times per stale period, at least every 5 s. */
+    double every = settings->stale_timeout / 4 < 5 ? settings->stale_timeout / 4 : 5;
+    struct timeval rt = time_tv(every);
+    event_add(c->reaper, &rt);
     coord_api_routes(c);
     coord_proxy_routes(c);
     return c;
@@ -79,6 +98,8 @@ void coord_free(struct coord *c)
     httpc_free(c->httpc);
     if (c->monitor)
         event_free(c->monitor);
+    if (c->reaper)
+        event_free(c->reaper);
     trace_store_close(c->traces);
     queue_set_free(&c->queues);
     registry_free(&c->registry);

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "common/config.h"
 #include "coord/queue.h"
@@ -14,6 +15,7 @@
 #include "net/httpd.h"
 
 struct trace_store;
+struct fwd;
 
 struct coord_settings {
     char *host;
@@ -34,6 +36,8 @@ struct coord_settings {
     int64_t default_parallel;
     int64_t max_queue;
     int64_t max_retries;
+    double stale_timeout;
+    double drain_timeout;
     int64_t max_body_mb;
     double connect_timeout;
     int64_t trace_retention_days;
@@ -54,6 +58,10 @@ struct coord {
     struct httpc *httpc;
     struct trace_store *traces;
     struct event *monitor; /* liveness of nodes */
+    struct event *reaper;  /* requests whose node stopped making progress */
+    LIST_HEAD(, fwd) active; /* requests being routed, queued or relayed */
+    size_t n_active;
+    bool draining;         /* shutting down: no new requests */
     uint64_t decisions;    /* turns for fair tie-breaking */
     uint64_t next_request;
     double started;
@@ -71,6 +79,13 @@ int coord_listen(struct coord *c, int *bound_port);
 /* Routes of the fleet API (coord_api.c) and of the proxied inference API (coord_proxy.c). */
 void coord_api_routes(struct coord *c);
 void coord_proxy_routes(struct coord *c);
+
+/* Cancels requests whose node has sent nothing for --stale-timeout (not those paused by
+ * their own slow client); called from a timer. */
+void coord_proxy_reap(struct coord *c);
+
+/* Stops taking new requests; in-flight ones go on. */
+void coord_begin_drain(struct coord *c);
 
 /* The node's parallel slots: what it reports, else the configured default. */
 int coord_node_parallel(const struct coord *c, const struct node *n);

@@ -58,6 +58,12 @@ static const struct cfg_option options[] = {
      "Requests that may wait for a slot on one node:model; more get 503"},
     {"max-retries", "FLEET_MAX_RETRIES", CFG_INT, S(max_retries), "2", 0, 10, NULL, "N",
      "Other nodes tried when one fails before its first chunk"},
+    {"stale-timeout", "FLEET_STALE_TIMEOUT", CFG_DOUBLE, S(stale_timeout), "600", 0.1, 86400, NULL,
+     "SECONDS",
+     "A request whose node sends nothing for this long is cancelled (a slow model that still "
+     "produces is never cut)"},
+    {"drain-timeout", "FLEET_DRAIN_TIMEOUT", CFG_DOUBLE, S(drain_timeout), "60", 0, 86400, NULL,
+     "SECONDS", "On SIGTERM, how long requests in flight may take to finish before herd exits"},
     {"max-body-mb", "FLEET_MAX_BODY_MB", CFG_INT, S(max_body_mb), "64", 1, 4096, NULL, "MB",
      "Largest request body accepted"},
     {"connect-timeout", "FLEET_CONNECT_TIMEOUT", CFG_DOUBLE, S(connect_timeout), "5", 0.1, 600,

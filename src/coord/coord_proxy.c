@@ -56,6 +56,8 @@ enum framing { FRAME_WHOLE, FRAME_NDJSON, FRAME_SSE };
 struct fwd {
     struct fq_waiter w; /* first: the queue hands it back */
     struct coord *c;
+    LIST_ENTRY(fwd) link; /* in c->active */
+    double t_progress;    /* last time the node sent something (monotonic) */
     struct httpd_req *req;
     const struct fwd_route *route;
     char id[40];
@@ -113,6 +115,8 @@ static void fwd_free(struct fwd *f)
 {
     if (!f)
         return;
+    LIST_REMOVE(f, link);
+    f->c->n_active--;
     for (int i = 0; i < f->n_headers; i++)
         free(f->headers[i]);
     free(f->body);
@@ -304,6 +308,7 @@ static bool can_retry(struct fwd *f);
 static void on_response(struct httpc_req *q, long status, void *arg)
 {
     struct fwd *f = arg;
+    f->t_progress = time_mono();
     f->status = status;
     const char *ctype = httpc_header(q, "Content-Type");
     snprintf(f->ctype, sizeof f->ctype, "%s", ctype ? ctype : "application/json");
@@ -342,6 +347,7 @@ static void start_client(struct fwd *f)
 static void on_data(struct httpc_req *q, const char *data, size_t len, void *arg)
 {
     struct fwd *f = arg;
+    f->t_progress = time_mono();
     f->got_body = true;
     if (f->retrying) {
         hbuf_append(&f->whole, data, len); /* the error, for the log and the trace */
@@ -507,6 +513,7 @@ static void start_upstream(struct fwd *f)
         .connect_timeout_ms = (long)(c->settings->connect_timeout * 1000),
     };
     f->t_first = 0;
+    f->t_progress = time_mono();
     f->up = httpc_start(c->httpc, &o, &cb, f);
     if (!f->up) {
         snprintf(f->error, sizeof f->error, "cannot start a request to node %s", f->node_id);
@@ -760,6 +767,10 @@ static void handle_inference(struct httpd_req *r, void *arg)
         httpd_reply_text(r, 404, "404 page not found");
         return;
     }
+    if (c->draining) {
+        reply_error(r, rt, 503, "herd is shutting down; try again in a moment");
+        return;
+    }
     size_t len;
     const char *raw = httpd_req_body(r, &len);
     char err[512];
@@ -791,6 +802,8 @@ static void handle_inference(struct httpd_req *r, void *arg)
         return;
     }
     f->c = c;
+    LIST_INSERT_HEAD(&c->active, f, link);
+    c->n_active++;
     f->req = r;
     f->route = rt;
     f->t0 = time_mono();
@@ -849,6 +862,35 @@ static void handle_inference(struct httpd_req *r, void *arg)
         fwd_free(f);
     }
     /* else f is running or waiting, and may already be freed */
+}
+
+void coord_proxy_reap(struct coord *c)
+{
+    double now = time_mono();
+    double limit = c->settings->stale_timeout;
+    struct fwd *f = LIST_FIRST(&c->active);
+    while (f) {
+        struct fwd *next = LIST_NEXT(f, link);
+        /* Only requests waiting on their node; a stream paused for its slow client is not
+         * stuck, and a request waiting for a slot is the queue's business. */
+        if (f->up && !httpc_paused(f->up) && now - f->t_progress > limit) {
+            httpc_cancel(f->up);
+            f->up = NULL;
+            snprintf(f->error, sizeof f->error,
+                     "node %s sent nothing for %.0f s; the request was cancelled", f->node_id,
+                     now - f->t_progress);
+            LOG_WARN("request %s model=%s: %s", f->id, f->model, f->error);
+            if (!f->started)
+                reply_error(f->req, f->route, 504, f->error);
+            else
+                end_with_error(f, f->error);
+            f->req = NULL;
+            leave_queue(f, FQ_FAILED);
+            record(f, "failed");
+            fwd_free(f);
+        }
+        f = next;
+    }
 }
 
 void coord_proxy_routes(struct coord *c)

@@ -10,18 +10,46 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "coord/coord.h"
 
 extern char **environ;
 
 static struct event_base *base;
+static struct event *drain_check;
+static double drain_deadline;
+
+/* Exits the loop once nothing is in flight, or at the drain deadline. */
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct coord *c = arg;
+    if (c->n_active == 0 || time_mono() >= drain_deadline) {
+        if (c->n_active)
+            LOG_WARN("drain timeout: %zu requests still in flight are cut", c->n_active);
+        event_base_loopexit(base, NULL);
+    }
+}
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
-    (void)arg;
-    LOG_INFO("signal %d: stopping", (int)sig);
-    event_base_loopexit(base, NULL);
+    struct coord *c = arg;
+    if (sig == SIGINT || c->draining) {
+        LOG_INFO("signal %d: stopping now", (int)sig);
+        event_base_loopexit(base, NULL);
+        return;
+    }
+    LOG_INFO("SIGTERM: finishing the requests in flight (up to %.0f s), then stopping",
+             c->settings->drain_timeout);
+    coord_begin_drain(c);
+    drain_deadline = time_mono() + c->settings->drain_timeout;
+    drain_check = event_new(base, -1, EV_PERSIST, on_drain_check, c);
+    struct timeval tv = time_tv(0.05);
+    if (drain_check)
+        event_add(drain_check, &tv);
+    on_drain_check(-1, 0, c);
 }
 
 /* "~/x" to "$HOME/x", in place (the buffer is replaced). */
@@ -137,13 +165,15 @@ int main(int argc, char **argv)
     /* Tests and scripts that ask for port 0 read the port from stdout. */
     printf("herd listening on port %d\n", port);
     fflush(stdout);
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, NULL);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, c);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, c);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     event_base_dispatch(base);
     event_free(sigint);
     event_free(sigterm);
+    if (drain_check)
+        event_free(drain_check);
     exit_code = 0;
 
 out:
