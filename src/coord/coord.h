@@ -57,12 +57,12 @@ struct coord {
     struct httpd *httpd;
     struct httpc *httpc;
     struct trace_store *traces;
-    struct event *monitor; /* liveness of nodes */
-    struct event *reaper;  /* requests whose node stopped making progress */
+    struct event *monitor;   /* liveness of nodes */
+    struct event *reaper;    /* requests whose node stopped making progress */
     LIST_HEAD(, fwd) active; /* requests being routed, queued or relayed */
     size_t n_active;
-    bool draining;         /* shutting down: no new requests */
-    uint64_t decisions;    /* turns for fair tie-breaking */
+    bool draining;      /* shutting down: no new requests */
+    uint64_t decisions; /* turns for fair tie-breaking */
     uint64_t next_request;
     double started;
 };
