@@ -25,9 +25,12 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct coord *c = arg;
-    if (c->n_active == 0 || time_mono() >= drain_deadline) {
-        if (c->n_active)
-            LOG_WARN("drain timeout: %zu requests still in flight are cut", c->n_active);
+    /* Finished is not enough: the last bytes must have reached the clients too. */
+    size_t flushing = httpd_flushing(c->httpd);
+    if ((c->n_active == 0 && flushing == 0) || time_mono() >= drain_deadline) {
+        if (c->n_active || flushing)
+            LOG_WARN("drain timeout: %zu requests in flight and %zu replies being written are cut",
+                     c->n_active, flushing);
         event_base_loopexit(base, NULL);
     }
 }

@@ -34,6 +34,7 @@ struct httpd {
     size_t n_routes;
     LIST_HEAD(, httpd_req) active;
     size_t n_active;
+    size_t n_flushing; /* replies handed to evhttp and not yet written out */
 };
 
 struct httpd_req {
@@ -175,6 +176,8 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 static void on_complete(struct evhttp_request *ev, void *arg)
 {
     struct httpd *h = arg;
+    if (h->n_flushing > 0)
+        h->n_flushing--;
     struct evhttp_connection *conn = evhttp_request_get_connection(ev);
     if (!conn)
         return;
@@ -355,6 +358,11 @@ size_t httpd_active_requests(const struct httpd *h)
     return h->n_active;
 }
 
+size_t httpd_flushing(const struct httpd *h)
+{
+    return h->n_flushing;
+}
+
 enum httpd_method httpd_req_method(const struct httpd_req *r)
 {
     return r->method;
@@ -430,6 +438,7 @@ static void release(struct httpd_req *r)
 {
     stop_watch(r);
     evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    r->h->n_flushing++;
 }
 
 void httpd_reply(struct httpd_req *r, int status, const char *content_type, const void *body,
@@ -612,6 +621,7 @@ void httpd_abort(struct httpd_req *r)
 {
     struct evhttp_connection *conn = r->conn;
     release(r);
+    r->h->n_flushing--; /* an aborted reply is never written out */
     req_free(r);
     struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
     if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {

@@ -73,6 +73,11 @@ int httpd_route(struct httpd *h, unsigned methods, const char *path, httpd_handl
 /* Requests being handled right now (tests and drain logic use it). */
 size_t httpd_active_requests(const struct httpd *h);
 
+/* Replies finished by their handler whose bytes are still being written to the client. A
+ * client that disconnects during that time is not subtracted, so a drain waiting for this to
+ * reach zero needs a deadline too. */
+size_t httpd_flushing(const struct httpd *h);
+
 /* ---- request (all strings borrowed until the request is finished) ---- */
 
 enum httpd_method httpd_req_method(const struct httpd_req *r);

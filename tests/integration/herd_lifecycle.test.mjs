@@ -68,7 +68,7 @@ test('SIGTERM: newcomers get 503, streams in flight finish, traces are written, 
   const done = await Promise.all(streams);
   for (const d of done) {
     const lines = d.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.equal(lines.at(-1).done, true, 'no stream lost');
+    assert.equal(lines.at(-1).done, true, `no stream lost: ${d.stderr} herd exit ${herd.proc.exitCode} ${herd.proc.signalCode} ${herd.proc.stderrText.slice(-1500)}`);
     assert.equal(lines.at(-1).eval_count, 30);
   }
   const code = await new Promise((r) => (herd.proc.exitCode !== null ? r(herd.proc.exitCode) : herd.proc.on('exit', r)));

@@ -348,6 +348,8 @@ static void slow_client_pauses_the_producer(void **state)
     /* The producer was told to wait, and the server never queued much more than its mark. */
     assert_true(prod.slow_signals > 0);
     assert_true(prod.max_pending <= HIGH_WATER + CHUNK);
+    /* Every finished reply has been written out: nothing is left for a shutdown to wait on. */
+    assert_int_equal(httpd_flushing(server), 0);
     event_free(r.resume);
 }
 
