@@ -71,13 +71,13 @@ test('equal nodes share the work', async () => {
 
 test('the queue bound holds: N slots, N+k requests, k wait and then complete', async () => {
   const { herd, sims } = await fleet(
-    [['solo', ['--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--num-parallel', '2', '--tokens', '60-60'], { timeScale: '0.01' }]],
+    [['solo', ['--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--num-parallel', '2', '--tokens', '60-60'], { timeScale: '0.1' }]],
     { solo: { ollama: { num_parallel: 2 } } });
   const all = Promise.all([1, 2, 3, 4, 5].map((i) => postJson(`${herd.url}/api/chat`, chat('qwen2.5:7b', `q${i}`))));
   const seen = await eventually(async () => {
     const q = (await getJson(`${herd.url}/fleet/queue`)).body;
     return q.in_flight === 2 && q.pending === 3 ? q : null;
-  }, { timeoutMs: 5000, intervalMs: 5 });
+  }, { timeoutMs: 5000, intervalMs: 10 });
   assert.equal(seen.queues['solo:qwen2.5:7b'].concurrency, 2);
   // The node never saw more than two at once.
   const st = await simState(sims[0].url);
