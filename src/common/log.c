@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/jsonx.h"
 #include "common/timeutil.h"
 
@@ -73,24 +74,6 @@ static void update_threshold(void)
 static double now(void)
 {
     return g.clock ? g.clock() : time_wall();
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[LOG_PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
 }
 
 static int cmp_names_desc(const void *a, const void *b)
@@ -187,7 +170,7 @@ int log_open(const struct log_options *o)
                 (int)sizeof g.file_name) {
             rc = -ENAMETOOLONG;
         } else {
-            rc = mkdir_p(g.dir);
+            rc = fsutil_mkdir_p(g.dir);
             if (!rc)
                 rc = open_file();
         }

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/fsutil.h"
 #include "common/timeutil.h"
 #include "coord/coord.h"
 
@@ -72,24 +73,6 @@ static void expand_home(char **path)
     *path = p;
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct coord_settings s;
@@ -131,7 +114,7 @@ int main(int argc, char **argv)
         goto out;
     }
     expand_home(&s.data_dir);
-    rc = mkdir_p(s.data_dir);
+    rc = fsutil_mkdir_p(s.data_dir);
     if (rc) {
         fprintf(stderr, "herd: cannot create the data directory %s: %s\n", s.data_dir,
                 strerror(-rc));
