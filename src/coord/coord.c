@@ -73,6 +73,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     c->monitor = event_new(base, -1, EV_PERSIST, on_monitor, c);
     c->reaper = event_new(base, -1, EV_PERSIST, on_reaper, c);
     LIST_INIT(&c->active);
+    TAILQ_INIT(&c->held);
     if (!c->traces || !c->httpd || !c->httpc || !c->monitor || !c->reaper) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");

@@ -37,6 +37,7 @@ struct coord_settings {
     int64_t max_queue;
     int64_t max_retries;
     double stale_timeout;
+    double hold_timeout;
     double drain_timeout;
     int64_t max_body_mb;
     double connect_timeout;
@@ -60,6 +61,8 @@ struct coord {
     struct event *monitor;   /* liveness of nodes */
     struct event *reaper;    /* requests whose node stopped making progress */
     LIST_HEAD(, fwd) active; /* requests being routed, queued or relayed */
+    TAILQ_HEAD(, fwd) held;  /* requests no node can take yet, in arrival order */
+    size_t n_held;
     size_t n_active;
     bool draining;      /* shutting down: no new requests */
     uint64_t decisions; /* turns for fair tie-breaking */
@@ -83,6 +86,9 @@ void coord_proxy_routes(struct coord *c);
 /* Cancels requests whose node has sent nothing for --stale-timeout (not those paused by
  * their own slow client); called from a timer. */
 void coord_proxy_reap(struct coord *c);
+
+/* The fleet changed (a heartbeat): held requests that a node can now take go, in order. */
+void coord_proxy_wake(struct coord *c);
 
 /* Stops taking new requests; in-flight ones go on. */
 void coord_begin_drain(struct coord *c);

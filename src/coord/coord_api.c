@@ -192,6 +192,8 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
     httpd_reply_json(
         r, 200, NULL,
         json_pack("{s:s, s:s}", "status", "ok", "node_status", node_status_name(n->status)), false);
+    /* A node came or changed: requests waiting for one may go now. */
+    coord_proxy_wake(c);
 }
 
 static json_t *queue_json(const struct coord *c, const struct fleet_queue *q)

@@ -62,6 +62,10 @@ static const struct cfg_option options[] = {
      "SECONDS",
      "A request whose node sends nothing for this long is cancelled (a slow model that still "
      "produces is never cut)"},
+    {"hold-timeout", "FLEET_HOLD_TIMEOUT", CFG_DOUBLE, S(hold_timeout), "30", 0, 3600, NULL,
+     "SECONDS",
+     "How long a request waits for a node when none can take it yet (all draining, just "
+     "restarted...) before 503"},
     {"drain-timeout", "FLEET_DRAIN_TIMEOUT", CFG_DOUBLE, S(drain_timeout), "60", 0, 86400, NULL,
      "SECONDS", "On SIGTERM, how long requests in flight may take to finish before herd exits"},
     {"max-body-mb", "FLEET_MAX_BODY_MB", CFG_INT, S(max_body_mb), "64", 1, 4096, NULL, "MB",

@@ -21,6 +21,7 @@
 #define MAX_HEADERS 64
 #define MAX_ATTEMPTS 11 /* the first try and up to FLEET_MAX_RETRIES (at most 10) more */
 #define MAX_ERROR_BODY 65536
+#define ROUTE_HOLD 1 /* route(): no node now, but one may come: wait in the holding queue */
 
 enum fwd_api {
     API_CHAT,
@@ -56,8 +57,11 @@ enum framing { FRAME_WHOLE, FRAME_NDJSON, FRAME_SSE };
 struct fwd {
     struct fq_waiter w; /* first: the queue hands it back */
     struct coord *c;
-    LIST_ENTRY(fwd) link; /* in c->active */
-    double t_progress;    /* last time the node sent something (monotonic) */
+    LIST_ENTRY(fwd) link;       /* in c->active */
+    TAILQ_ENTRY(fwd) hold_link; /* in c->held while held */
+    bool held;
+    struct event *hold_timer;
+    double t_progress; /* last time the node sent something (monotonic) */
     struct httpd_req *req;
     const struct fwd_route *route;
     char id[40];
@@ -117,6 +121,12 @@ static void fwd_free(struct fwd *f)
         return;
     LIST_REMOVE(f, link);
     f->c->n_active--;
+    if (f->held) {
+        TAILQ_REMOVE(&f->c->held, f, hold_link);
+        f->c->n_held--;
+    }
+    if (f->hold_timer)
+        event_free(f->hold_timer);
     for (int i = 0; i < f->n_headers; i++)
         free(f->headers[i]);
     free(f->body);
@@ -650,18 +660,21 @@ static int route(struct fwd *f, char *err, size_t errlen)
         if (!excluded(f, res[i].node->id))
             best = &res[i];
     if (!best) {
-        bool anywhere = false;
-        for (size_t i = 0; i < c->registry.n; i++)
+        bool anywhere = false, known_fleet = false;
+        for (size_t i = 0; i < c->registry.n; i++) {
             anywhere |= node_has_model(c->registry.nodes[i], f->model);
+            known_fleet |= c->registry.nodes[i]->has_ollama;
+        }
         char why[400];
         explain(res, c->registry.n, why, sizeof why);
         free(res);
         if (!anywhere) {
             snprintf(err, errlen, "model '%s' not found", f->model_sent);
-            return 404;
+            /* With no node known yet (herd just started), the model may still appear. */
+            return known_fleet ? 404 : ROUTE_HOLD;
         }
         snprintf(err, errlen, "no node can serve model '%s' now (%s)", f->model, why);
-        return 503;
+        return ROUTE_HOLD;
     }
     const struct node *node = best->node;
     f->score = best->b;
@@ -746,12 +759,81 @@ static void retry(struct fwd *f, const char *transfer_error)
     reset_attempt(f);
     char err[512];
     int status = route(f, err, sizeof err);
-    if (status) {
+    if (status) { /* including ROUTE_HOLD: a retry does not wait */
         snprintf(f->error, sizeof f->error, "every node tried failed: %s", f->failures);
         reply_error(f->req, f->route, 502, f->error);
         f->req = NULL;
         record(f, "failed");
         fwd_free(f);
+    }
+}
+
+/* The holding queue: requests no node can take yet wait here in order, woken by heartbeats
+ * (no polling), until their deadline. */
+static void on_hold_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct fwd *f = arg;
+    TAILQ_REMOVE(&f->c->held, f, hold_link);
+    f->held = false;
+    f->c->n_held--;
+    char err[512];
+    int status = route(f, err, sizeof err); /* a last look; f may be gone if it went */
+    if (status == 0)
+        return;
+    if (status == ROUTE_HOLD) {
+        status = 503;
+        snprintf(f->error, sizeof f->error, "%s; waited %.0f s", err, f->c->settings->hold_timeout);
+    } else {
+        snprintf(f->error, sizeof f->error, "%s", err);
+    }
+    LOG_INFO("request %s model=%s: gave up waiting for a node: %s", f->id, f->model, f->error);
+    httpd_req_on_close(f->req, NULL, NULL);
+    reply_error(f->req, f->route, status, f->error);
+    f->req = NULL;
+    record(f, "failed");
+    fwd_free(f);
+}
+
+static void hold(struct fwd *f, const char *why)
+{
+    struct coord *c = f->c;
+    f->hold_timer = evtimer_new(c->base, on_hold_deadline, f);
+    struct timeval tv = time_tv(c->settings->hold_timeout);
+    if (f->hold_timer)
+        evtimer_add(f->hold_timer, &tv);
+    TAILQ_INSERT_TAIL(&c->held, f, hold_link);
+    f->held = true;
+    c->n_held++;
+    LOG_INFO("request %s model=%s waits for a node (%s)", f->id, f->model, why);
+}
+
+void coord_proxy_wake(struct coord *c)
+{
+    struct fwd *f = TAILQ_FIRST(&c->held);
+    while (f) {
+        struct fwd *next = TAILQ_NEXT(f, hold_link);
+        struct score_result *res = NULL;
+        size_t eligible = rank_nodes(c, f->model, f->tokens, &res);
+        free(res);
+        if (eligible > 0) {
+            TAILQ_REMOVE(&c->held, f, hold_link);
+            f->held = false;
+            c->n_held--;
+            if (f->hold_timer)
+                evtimer_del(f->hold_timer);
+            char err[512];
+            int status = route(f, err, sizeof err);
+            if (status) { /* lost the race: keep waiting */
+                TAILQ_INSERT_TAIL(&c->held, f, hold_link);
+                f->held = true;
+                c->n_held++;
+                struct timeval tv = time_tv(1);
+                evtimer_add(f->hold_timer, &tv);
+            }
+        }
+        f = next;
     }
 }
 
@@ -855,7 +937,14 @@ static void handle_inference(struct httpd_req *r, void *arg)
     }
     httpd_req_on_close(r, on_client_gone, f);
     int status = route(f, err, sizeof err);
+    if (status == ROUTE_HOLD && c->n_held < (size_t)c->settings->max_queue &&
+        c->settings->hold_timeout > 0) {
+        hold(f, err);
+        return;
+    }
     if (status) {
+        if (status == ROUTE_HOLD)
+            status = 503;
         LOG_INFO("request %s model=%s: %s", f->id, f->model, err);
         httpd_req_on_close(r, NULL, NULL);
         reply_error(r, rt, status, err);

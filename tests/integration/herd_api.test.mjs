@@ -23,7 +23,7 @@ before(async () => {
     const s = await startSim(['--name', name, ...args]);
     sims.push({ name, url: s.url, port: s.port });
   }
-  herd = await startHerd(['--max-body-mb', '1']);
+  herd = await startHerd(['--max-body-mb', '1', '--hold-timeout', '0.3']);
   loop = heartbeatLoop(herd, sims, { alpha: { ollama_version: '0.12.6' }, beta: { ollama_version: '0.11.0' } });
   await loop.ready;
   ollama = new Ollama({ host: herd.url });
@@ -185,5 +185,5 @@ test('a model only an offline node has gets 503 with the reason; a node that lea
   await postHeartbeat(herd, { node_id: 'gamma', draining: true });
   const gone = await postJson(`${herd.url}/api/generate`, { model: 'phi4', prompt: 'x', stream: false });
   assert.equal(gone.status, 503);
-  assert.match(gone.body.error, /no node can serve model 'phi4:latest' now \(gamma: offline\)/);
+  assert.match(gone.body.error, /no node can serve model 'phi4:latest' now \(gamma: offline\); waited 0 s/);
 });

@@ -90,7 +90,7 @@ test('a node whose Ollama is gone: 502 in the API\'s shape, trace failed', async
 
 test('a node that stops sending heartbeats is taken out of routing', async () => {
   const s = await startSim(['--name', 'quiet', '--model', 'mistral:latest=4.1', '--loaded', 'mistral:latest']);
-  const h = await startHerd(['--heartbeat-timeout', '0.3', '--heartbeat-offline', '0.6', '--heartbeat-interval', '0.1']);
+  const h = await startHerd(['--heartbeat-timeout', '0.3', '--heartbeat-offline', '0.6', '--heartbeat-interval', '0.1', '--hold-timeout', '0.3']);
   const { heartbeatFor, postHeartbeat } = await import('./lib/harness.mjs');
   await postHeartbeat(h, await heartbeatFor({ name: 'quiet', url: s.url }));
   assert.equal((await postJson(`${h.url}/api/generate`, { model: 'mistral', prompt: 'x', stream: false })).status, 200);
