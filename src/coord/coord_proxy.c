@@ -21,6 +21,7 @@
 #define MAX_HEADERS 64
 #define MAX_ATTEMPTS 11 /* the first try and up to FLEET_MAX_RETRIES (at most 10) more */
 #define MAX_ERROR_BODY 65536
+#define MAX_FALLBACKS 8
 #define ROUTE_HOLD 1 /* route(): no node now, but one may come: wait in the holding queue */
 
 enum fwd_api {
@@ -65,8 +66,10 @@ struct fwd {
     struct httpd_req *req;
     const struct fwd_route *route;
     char id[40];
-    char model[MODEL_NAME_MAX];
+    char model[MODEL_NAME_MAX]; /* the model served (a fallback when one was chosen) */
     char model_sent[MODEL_NAME_MAX];
+    char original[MODEL_NAME_MAX]; /* the model asked for, normalised */
+    bool fallback_used;
     char node_id[NODE_ID_MAX];
     char url[512];
     char client_ip[64];
@@ -147,7 +150,9 @@ static void record(struct fwd *f, const char *status)
     memset(&row, 0, sizeof row);
     snprintf(row.request_id, sizeof row.request_id, "%s", f->id);
     snprintf(row.model, sizeof row.model, "%s", f->model);
-    snprintf(row.original_model, sizeof row.original_model, "%s", f->model);
+    snprintf(row.original_model, sizeof row.original_model, "%s",
+             f->original[0] ? f->original : f->model);
+    row.fallback_used = f->fallback_used;
     snprintf(row.node_id, sizeof row.node_id, "%s", f->node_id);
     row.score = f->score.total;
     json_t *b = score_breakdown_json(&f->score);
@@ -349,6 +354,8 @@ static void start_client(struct fwd *f)
     httpd_add_header(f->req, "X-Fleet-Node", f->node_id);
     httpd_add_header(f->req, "X-Fleet-Score", score);
     httpd_add_header(f->req, "X-Fleet-Retries", retries);
+    if (f->fallback_used)
+        httpd_add_header(f->req, "X-Fleet-Fallback", f->model);
     httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
     httpd_stream_start(f->req, (int)f->status, f->ctype);
     f->started = true;
@@ -900,6 +907,65 @@ static void handle_inference(struct httpd_req *r, void *arg)
     snprintf(f->model_sent, sizeof f->model_sent, "%s", sent);
     snprintf(f->client_ip, sizeof f->client_ip, "%s", httpd_req_peer(r));
 
+    /* fallback_models: the first model of the chain that is loaded somewhere wins; else the
+     * first that any node has. Neither it nor metadata goes to Ollama. */
+    bool dirty = false;
+    snprintf(f->original, sizeof f->original, "%s", model);
+    const json_t *fb = json_object_get(body, "fallback_models");
+    if (fb && !json_is_null(fb)) {
+        bool chain_ok =
+            (rt->api == API_CHAT || rt->api == API_GENERATE || rt->api == API_OAI_CHAT) &&
+            json_is_array(fb) && json_array_size(fb) <= MAX_FALLBACKS;
+        char chain[MAX_FALLBACKS + 1][MODEL_NAME_MAX];
+        size_t n_chain = 0;
+        snprintf(chain[n_chain++], MODEL_NAME_MAX, "%s", model);
+        size_t i;
+        const json_t *m;
+        json_array_foreach (fb, i, m) {
+            if (!json_is_string(m) ||
+                model_name_normalize(json_string_value(m), chain[n_chain], MODEL_NAME_MAX)) {
+                chain_ok = false;
+                break;
+            }
+            n_chain++;
+        }
+        if (!chain_ok) {
+            snprintf(err, sizeof err, "fallback_models must be a list of at most %d model names%s",
+                     MAX_FALLBACKS,
+                     json_is_array(fb) && json_array_size(fb) <= MAX_FALLBACKS
+                         ? " (on /api/chat, /api/generate and /v1/chat/completions)"
+                         : "");
+            json_decref(body);
+            reply_error(r, rt, 400, err);
+            fwd_free(f);
+            return;
+        }
+        int64_t est = score_estimate_tokens(body);
+        int first_any = -1, hot = -1;
+        for (size_t k = 0; k < n_chain && hot < 0; k++) {
+            struct score_result *res = NULL;
+            size_t eligible = rank_nodes(c, chain[k], est, &res);
+            if (eligible > 0 && first_any < 0)
+                first_any = (int)k;
+            if (eligible > 0 && node_loaded_model(res[0].node, chain[k]))
+                hot = (int)k;
+            free(res);
+        }
+        int pick = hot >= 0 ? hot : first_any >= 0 ? first_any : 0;
+        if (pick > 0) {
+            snprintf(f->model, sizeof f->model, "%s", chain[pick]);
+            f->fallback_used = true;
+            json_object_set_new(body, "model", json_string(chain[pick]));
+            LOG_INFO("request %s: model %s served by fallback %s (%s)", f->id, model, chain[pick],
+                     hot >= 0 ? "loaded" : "the first that a node has");
+        }
+        json_object_del(body, "fallback_models");
+        dirty = true;
+    }
+    if (json_object_get(body, "metadata")) {
+        json_object_del(body, "metadata");
+        dirty = true;
+    }
     /* An OpenAI stream carries token counts only if asked; herd asks, and keeps what that
      * adds to itself. */
     if ((rt->api == API_OAI_CHAT || rt->api == API_OAI_COMPLETIONS) &&
@@ -911,9 +977,14 @@ static void handle_inference(struct httpd_req *r, void *arg)
             json_object_set_new(body, "stream_options", so);
         }
         json_object_set_new(so, "include_usage", json_true());
+        f->strip_usage = true;
+        dirty = true;
+    }
+    if (dirty) {
         f->body = json_dumps(body, JSON_COMPACT);
         f->body_len = f->body ? strlen(f->body) : 0;
-        f->strip_usage = f->body != NULL;
+        if (!f->body)
+            f->strip_usage = false;
     }
     if (!f->body) {
         f->body = malloc(len + 1);
