@@ -101,7 +101,6 @@ struct fwd {
     bool saw_error;
     int64_t prompt_tokens;
     int64_t completion_tokens;
-    int chunks;
     bool slow; /* the client's queue passed its mark during this delivery */
     char error[2048];
     double t0;
@@ -218,7 +217,6 @@ static void note_usage(struct fwd *f, const json_t *usage)
 static int on_ndjson_line(const char *line, size_t len, void *arg)
 {
     struct fwd *f = arg;
-    f->chunks++;
     /* Only the lines that matter are parsed: the last one and errors. */
     bool done = memmem(line, len, "\"done\":true", 11) != NULL;
     bool error = memmem(line, len, "\"error\"", 7) != NULL;
@@ -262,7 +260,6 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
     if (strcmp(ev->data, "[DONE]") == 0) {
         f->saw_done = true;
     } else {
-        f->chunks++;
         if (strstr(ev->data, "\"usage\"") || strstr(ev->data, "\"error\"")) {
             json_error_t je;
             json_t *o = json_loadb(ev->data, ev->data_len, 0, &je);
@@ -731,7 +728,6 @@ static void reset_attempt(struct fwd *f)
     hbuf_init(&f->whole, MAX_WHOLE);
     f->saw_done = f->saw_error = false;
     f->prompt_tokens = f->completion_tokens = -1;
-    f->chunks = 0;
     f->t_first = 0;
 }
 

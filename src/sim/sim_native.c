@@ -143,8 +143,7 @@ static void handle_ps(struct httpd_req *r, void *arg)
     httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
 }
 
-/* Reads the body of a request that needs one; replies 400 itself on failure. */
-static json_t *read_body(struct httpd_req *r, bool openai)
+json_t *sim_read_body(struct httpd_req *r, bool openai)
 {
     size_t len;
     const char *body = httpd_req_body(r, &len);
@@ -174,7 +173,7 @@ static void handle_show(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r, false);
+    json_t *body = sim_read_body(r, false);
     if (!body)
         return;
     const char *name = model_field(body);
@@ -215,7 +214,7 @@ static void handle_delete(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r, false);
+    json_t *body = sim_read_body(r, false);
     if (!body)
         return;
     const char *name = model_field(body);
@@ -385,7 +384,7 @@ static void handle_pull(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r, false);
+    json_t *body = sim_read_body(r, false);
     if (!body)
         return;
     const char *name = model_field(body);
@@ -792,7 +791,7 @@ static void handle_generating(struct httpd_req *r, void *arg)
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
     bool chat = strcmp(httpd_req_path(r), "/api/chat") == 0;
-    json_t *body = read_body(r, false); /* replies and frees r on failure */
+    json_t *body = sim_read_body(r, false); /* replies and frees r on failure */
     if (body)
         sim_generate_request(n, r, chat ? SIM_API_CHAT : SIM_API_GENERATE, body);
 }
@@ -801,7 +800,7 @@ static void handle_embed(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r, false);
+    json_t *body = sim_read_body(r, false);
     if (!body)
         return;
     bool legacy = strcmp(httpd_req_path(r), "/api/embeddings") == 0;

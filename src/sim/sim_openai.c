@@ -9,24 +9,6 @@
 #include "sim/sim_call.h"
 #include "sim/sim_server.h"
 
-static json_t *read_body(struct httpd_req *r)
-{
-    size_t len;
-    const char *body = httpd_req_body(r, &len);
-    char err[256];
-    json_t *o = jsonx_parse_body(body, len, err, sizeof err);
-    if (!o) {
-        httpd_reply_error_openai(r, 400, err);
-        return NULL;
-    }
-    if (!json_is_object(o)) {
-        json_decref(o);
-        httpd_reply_error_openai(r, 400, "request body must be a JSON object");
-        return NULL;
-    }
-    return o;
-}
-
 /* Sampling fields shared by chat and completions, into native options. */
 static void copy_options(json_t *body, json_t *options)
 {
@@ -145,7 +127,7 @@ static void handle_chat(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r);
+    json_t *body = sim_read_body(r, true);
     if (!body)
         return;
     char err[300];
@@ -219,7 +201,7 @@ static void handle_completions(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r);
+    json_t *body = sim_read_body(r, true);
     if (!body)
         return;
     json_t *prompt = json_object_get(body, "prompt");
@@ -293,7 +275,7 @@ static void handle_embeddings(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = read_body(r);
+    json_t *body = sim_read_body(r, true);
     if (!body)
         return;
     struct sim_embed_request er;

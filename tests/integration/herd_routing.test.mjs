@@ -91,6 +91,25 @@ test('the queue bound holds: N slots, N+k requests, k wait and then complete', a
   assert.ok(latencies[4] > latencies[0] * 1.5, JSON.stringify(latencies));
 });
 
+test('past FLEET_MAX_QUEUE waiting on a node, a request gets 503 at once', async () => {
+  const { herd } = await fleet([['busy', ['--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--tokens', '400000-400000']]], {}, ['--max-queue', '1']);
+  const ctrl = new AbortController();
+  const running = [1, 2].map((i) => fetch(`${herd.url}/api/chat`, { method: 'POST', body: JSON.stringify({ ...chat('qwen2.5:7b', `r${i}`), stream: true }), signal: ctrl.signal }).catch(() => {}));
+  await eventually(async () => {
+    const q = (await getJson(`${herd.url}/fleet/queue`)).body;
+    return q.in_flight === 1 && q.pending === 1;
+  });
+  const r = await postJson(`${herd.url}/api/chat`, chat('qwen2.5:7b'));
+  assert.equal(r.status, 503);
+  assert.match(r.body.error, /too many requests waiting for qwen2\.5:7b on busy \(1\)/);
+  const o = await postJson(`${herd.url}/v1/chat/completions`, chat('qwen2.5:7b'));
+  assert.equal(o.status, 503);
+  assert.equal(o.body.error.type, 'api_error');
+  ctrl.abort();
+  await Promise.all(running);
+  await eventually(async () => (await getJson(`${herd.url}/fleet/queue`)).body.in_flight === 0);
+});
+
 test('streams arrive chunk by chunk, before the node has finished', async () => {
   const { herd, sims } = await fleet([['n', ['--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--tokens', '200-200'], { timeScale: '0.05' }]]);
   const res = await fetch(`${herd.url}/api/chat`, { method: 'POST', body: JSON.stringify({ ...chat('qwen2.5:7b'), stream: true }) });

@@ -84,7 +84,7 @@ static void more_slots_admit_waiters(void **state)
     queue_set_concurrency(q, 3);
     assert_int_equal(n_admitted, 2);
     assert_int_equal(q->in_flight, 3);
-    /* A newcomer does not jump the queue while others wait. */
+    /* Lowering the bound cuts nothing: running requests finish and only then fit it. */
     queue_set_concurrency(q, 1);
     queue_leave(q, FQ_COMPLETED, -1, -1, -1);
     assert_int_equal(q->in_flight, 2);
