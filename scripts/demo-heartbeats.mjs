@@ -25,7 +25,7 @@ async function describe(n) {
     ollama_version: version.version,
     ollama: {
       models_loaded: ps.models.map((m) => ({ name: m.name, size_gb: m.size / 1e9, context_length: m.context_length })),
-      models_available: tags.models.map((m) => m.name),
+      models_available: tags.models.map((m) => ({ name: m.name, size_gb: m.size / 1e9, capabilities: m.capabilities })),
       num_parallel: n.num_parallel || 1,
     },
   };

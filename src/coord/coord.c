@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "coord/coord_fwd.h"
 #include "coord/trace_store.h"
 
 static void on_monitor(evutil_socket_t fd, short what, void *arg)
@@ -15,7 +16,12 @@ static void on_monitor(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct coord *c = arg;
-    registry_tick(&c->registry, time_wall());
+    if (registry_tick(&c->registry, time_wall()) == 0)
+        return;
+    /* Requests still waiting for a slot on a node that went offline go elsewhere. */
+    for (size_t i = 0; i < c->registry.n; i++)
+        if (c->registry.nodes[i]->status == NODE_OFFLINE)
+            coord_proxy_node_gone(c, c->registry.nodes[i]->id);
 }
 
 static void on_reaper(evutil_socket_t fd, short what, void *arg)
@@ -74,6 +80,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     c->reaper = event_new(base, -1, EV_PERSIST, on_reaper, c);
     LIST_INIT(&c->active);
     TAILQ_INIT(&c->held);
+    LIST_INIT(&c->pulls);
     if (!c->traces || !c->httpd || !c->httpc || !c->monitor || !c->reaper) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
@@ -96,6 +103,7 @@ void coord_free(struct coord *c)
     if (!c)
         return;
     httpd_free(c->httpd); /* requests in flight are told their clients left */
+    coord_pull_free_all(c);
     httpc_free(c->httpc);
     if (c->monitor)
         event_free(c->monitor);
@@ -110,6 +118,30 @@ void coord_free(struct coord *c)
 int coord_listen(struct coord *c, int *bound_port)
 {
     return httpd_listen(c->httpd, c->settings->host, (int)c->settings->port, bound_port);
+}
+
+size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool decision,
+                        struct score_result **out)
+{
+    struct registry *reg = &c->registry;
+    size_t n = reg->n;
+    struct score_node_input *in = calloc(n ? n : 1, sizeof *in);
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (!in || !*out) {
+        free(in);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        in[i].node = reg->nodes[i];
+        in[i].queue_depth = queue_depth(&c->queues, reg->nodes[i]->id, model);
+        in[i].p75_ms = trace_store_p75(c->traces, reg->nodes[i]->id, model);
+    }
+    struct score_request req = {
+        model, score_model_size(model, (const struct node *const *)reg->nodes, n), tokens};
+    size_t eligible = score_rank(&c->weights, &req, in, n, time_wall(),
+                                 decision ? c->decisions++ : c->decisions, *out);
+    free(in);
+    return eligible;
 }
 
 int coord_node_parallel(const struct coord *c, const struct node *n)

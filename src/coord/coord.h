@@ -16,6 +16,9 @@
 
 struct trace_store;
 struct fwd;
+struct pull;
+
+enum context_mode { CONTEXT_STRIP, CONTEXT_WARN, CONTEXT_PASSTHROUGH };
 
 struct coord_settings {
     char *host;
@@ -39,6 +42,10 @@ struct coord_settings {
     double stale_timeout;
     double hold_timeout;
     double drain_timeout;
+    bool vram_fallback;
+    bool auto_pull;
+    double auto_pull_timeout;
+    int context_protection; /* enum context_mode */
     int64_t max_body_mb;
     double connect_timeout;
     int64_t trace_retention_days;
@@ -64,8 +71,9 @@ struct coord {
     TAILQ_HEAD(, fwd) held;  /* requests no node can take yet, in arrival order */
     size_t n_held;
     size_t n_active;
-    bool draining;      /* shutting down: no new requests */
-    uint64_t decisions; /* turns for fair tie-breaking */
+    LIST_HEAD(, pull) pulls; /* models being pulled for requests */
+    bool draining;           /* shutting down: no new requests */
+    uint64_t decisions;      /* turns for fair tie-breaking */
     uint64_t next_request;
     double started;
 };
@@ -89,6 +97,16 @@ void coord_proxy_reap(struct coord *c);
 
 /* The fleet changed (a heartbeat): held requests that a node can now take go, in order. */
 void coord_proxy_wake(struct coord *c);
+
+/* The node is draining or offline: requests waiting for a slot on it (not started) are
+ * routed again, to other nodes. */
+void coord_proxy_node_gone(struct coord *c, const char *node_id);
+
+/* Every node's score for model, best first, into *out (allocated, caller frees; room for
+ * every node). Returns how many are eligible. A decision (routing a request, not just looking)
+ * takes the next turn, so that equal scores are shared out. */
+size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool decision,
+                        struct score_result **out);
 
 /* Stops taking new requests; in-flight ones go on. */
 void coord_begin_drain(struct coord *c);

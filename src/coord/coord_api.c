@@ -47,7 +47,8 @@ static json_t *model_union(struct coord *c)
         if (!routable(n))
             continue;
         for (size_t k = 0; k < n->n_loaded + n->n_available; k++) {
-            const char *name = k < n->n_loaded ? n->loaded[k].name : n->available[k - n->n_loaded];
+            const char *name =
+                k < n->n_loaded ? n->loaded[k].name : n->available[k - n->n_loaded].name;
             json_t *e = json_object_get(by_name, name);
             if (!e) {
                 e = json_pack("{s:s, s:[], s:[], s:f}", "name", name, "nodes", "loaded_on",
@@ -180,6 +181,9 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
         return;
     }
     if (!n || n->draining) {
+        /* Its requests not started yet go to other nodes. */
+        if (n)
+            coord_proxy_node_gone(c, n->id);
         httpd_reply_json(
             r, 200, NULL,
             json_pack("{s:s, s:s?}", "status", "draining", "node_id", n ? n->id : NULL), false);

@@ -68,6 +68,18 @@ static const struct cfg_option options[] = {
      "restarted...) before 503"},
     {"drain-timeout", "FLEET_DRAIN_TIMEOUT", CFG_DOUBLE, S(drain_timeout), "60", 0, 86400, NULL,
      "SECONDS", "On SIGTERM, how long requests in flight may take to finish before herd exits"},
+    {"vram-fallback", "FLEET_VRAM_FALLBACK", CFG_BOOL, S(vram_fallback), "true", 0, 0, NULL, NULL,
+     "A model loaded nowhere may be served by a loaded model of the same kind (never an "
+     "embedding model for a chat, never one lacking tools or vision the request uses) instead "
+     "of a cold load"},
+    {"auto-pull", "FLEET_AUTO_PULL", CFG_BOOL, S(auto_pull), "true", 0, 0, NULL, NULL,
+     "A model no node has is pulled onto the node with the most free memory, then served"},
+    {"auto-pull-timeout", "FLEET_AUTO_PULL_TIMEOUT", CFG_DOUBLE, S(auto_pull_timeout), "300", 1,
+     86400, NULL, "SECONDS", "How long a request waits for its model's pull"},
+    {"context-protection", "FLEET_CONTEXT_PROTECTION", CFG_ENUM, S(context_protection), "strip", 0,
+     0, "strip|warn|passthrough", "MODE",
+     "A client's options.num_ctx that would make Ollama reload a model: strip it when the loaded "
+     "context is enough, keep it with a warning, or pass everything through"},
     {"max-body-mb", "FLEET_MAX_BODY_MB", CFG_INT, S(max_body_mb), "64", 1, 4096, NULL, "MB",
      "Largest request body accepted"},
     {"connect-timeout", "FLEET_CONNECT_TIMEOUT", CFG_DOUBLE, S(connect_timeout), "5", 0.1, 600,

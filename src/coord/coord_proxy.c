@@ -13,99 +13,23 @@
 #include "common/ndjson.h"
 #include "common/sse.h"
 #include "common/timeutil.h"
-#include "coord/coord.h"
+#include "coord/coord_fwd.h"
+#include "coord/model_class.h"
 #include "coord/trace_store.h"
 
 #define MAX_FRAME (16 * 1024 * 1024) /* longest NDJSON line or SSE event parsed for traces */
 #define MAX_WHOLE (8 * 1024 * 1024)  /* non-streamed replies kept for their token counts */
-#define MAX_HEADERS 64
-#define MAX_ATTEMPTS 11 /* the first try and up to FLEET_MAX_RETRIES (at most 10) more */
 #define MAX_ERROR_BODY 65536
-#define MAX_FALLBACKS 8
-#define ROUTE_HOLD 1 /* route(): no node now, but one may come: wait in the holding queue */
-
-enum fwd_api {
-    API_CHAT,
-    API_GENERATE,
-    API_EMBED,
-    API_EMBEDDINGS,
-    API_SHOW,
-    API_OAI_CHAT,
-    API_OAI_COMPLETIONS,
-    API_OAI_EMBEDDINGS,
-};
-
-struct fwd_route {
-    const char *path;
-    enum fwd_api api;
-    bool openai;
-    bool queued; /* takes a slot on node:model and is traced */
-};
 
 static const struct fwd_route routes[] = {
-    {"/api/chat", API_CHAT, false, true},
-    {"/api/generate", API_GENERATE, false, true},
-    {"/api/embed", API_EMBED, false, true},
-    {"/api/embeddings", API_EMBEDDINGS, false, true},
-    {"/api/show", API_SHOW, false, false},
-    {"/v1/chat/completions", API_OAI_CHAT, true, true},
-    {"/v1/completions", API_OAI_COMPLETIONS, true, true},
-    {"/v1/embeddings", API_OAI_EMBEDDINGS, true, true},
-};
-
-enum framing { FRAME_WHOLE, FRAME_NDJSON, FRAME_SSE };
-
-struct fwd {
-    struct fq_waiter w; /* first: the queue hands it back */
-    struct coord *c;
-    LIST_ENTRY(fwd) link;       /* in c->active */
-    TAILQ_ENTRY(fwd) hold_link; /* in c->held while held */
-    bool held;
-    struct event *hold_timer;
-    double t_progress; /* last time the node sent something (monotonic) */
-    struct httpd_req *req;
-    const struct fwd_route *route;
-    char id[40];
-    char model[MODEL_NAME_MAX]; /* the model served (a fallback when one was chosen) */
-    char model_sent[MODEL_NAME_MAX];
-    char original[MODEL_NAME_MAX]; /* the model asked for, normalised */
-    bool fallback_used;
-    char node_id[NODE_ID_MAX];
-    char url[512];
-    char client_ip[64];
-    char *headers[MAX_HEADERS + 1];
-    int n_headers;
-    char *body; /* what goes to the node (the client's bytes unless rewritten) */
-    size_t body_len;
-    bool strip_usage; /* herd asked for usage the client did not: drop that event */
-    struct fleet_queue *q;
-    bool in_flight;
-    struct event *admit;
-    struct score_breakdown score;
-    struct httpc_req *up;
-    long status;
-    char ctype[128];
-    bool got_body; /* a byte of this attempt's body has arrived */
-    bool retrying; /* this attempt failed; its bytes are not for the client */
-    int retries;
-    char excluded[MAX_ATTEMPTS][NODE_ID_MAX];
-    int n_excluded;
-    char failures[1024]; /* what went wrong on each node tried, for the final message */
-    bool started;
-    enum framing framing;
-    struct ndjson_framer nd;
-    struct sse_framer sse;
-    bool framer_ok;
-    struct hbuf whole;
-    bool saw_done;
-    bool saw_error;
-    int64_t prompt_tokens;
-    int64_t completion_tokens;
-    bool slow; /* the client's queue passed its mark during this delivery */
-    char error[2048];
-    double t0;
-    double t_first;
-    int64_t tokens; /* estimated prompt tokens, for the context-fit signal */
+    {"/api/chat", API_CHAT, false, true, false},
+    {"/api/generate", API_GENERATE, false, true, false},
+    {"/api/embed", API_EMBED, false, true, true},
+    {"/api/embeddings", API_EMBEDDINGS, false, true, true},
+    {"/api/show", API_SHOW, false, false, false},
+    {"/v1/chat/completions", API_OAI_CHAT, true, true, false},
+    {"/v1/completions", API_OAI_COMPLETIONS, true, true, false},
+    {"/v1/embeddings", API_OAI_EMBEDDINGS, true, true, true},
 };
 
 static void reply_error(struct httpd_req *r, const struct fwd_route *rt, int status,
@@ -123,21 +47,34 @@ static void fwd_free(struct fwd *f)
         return;
     LIST_REMOVE(f, link);
     f->c->n_active--;
-    if (f->held) {
-        TAILQ_REMOVE(&f->c->held, f, hold_link);
-        f->c->n_held--;
-    }
+    fwd_unhold(f);
+    coord_pull_forget(f);
     if (f->hold_timer)
         event_free(f->hold_timer);
     for (int i = 0; i < f->n_headers; i++)
         free(f->headers[i]);
-    free(f->body);
+    if (f->body != f->raw)
+        free(f->body);
+    free(f->raw);
     if (f->admit)
         event_free(f->admit);
     ndjson_framer_free(&f->nd);
     sse_framer_free(&f->sse);
     hbuf_free(&f->whole);
     free(f);
+}
+
+static void record(struct fwd *f, const char *status);
+
+void fwd_fail(struct fwd *f, int status, const char *msg)
+{
+    if (msg != f->error)
+        snprintf(f->error, sizeof f->error, "%s", msg);
+    httpd_req_on_close(f->req, NULL, NULL);
+    reply_error(f->req, f->route, status, f->error);
+    f->req = NULL;
+    record(f, "failed");
+    fwd_free(f);
 }
 
 static void record(struct fwd *f, const char *status)
@@ -149,9 +86,10 @@ static void record(struct fwd *f, const char *status)
     memset(&row, 0, sizeof row);
     snprintf(row.request_id, sizeof row.request_id, "%s", f->id);
     snprintf(row.model, sizeof row.model, "%s", f->model);
-    snprintf(row.original_model, sizeof row.original_model, "%s",
-             f->original[0] ? f->original : f->model);
+    snprintf(row.original_model, sizeof row.original_model, "%s", f->chain[0]);
     row.fallback_used = f->fallback_used;
+    row.fallback_reason = f->fallback_reason;
+    row.context_action = f->context_action;
     snprintf(row.node_id, sizeof row.node_id, "%s", f->node_id);
     row.score = f->score.total;
     json_t *b = score_breakdown_json(&f->score);
@@ -353,6 +291,12 @@ static void start_client(struct fwd *f)
     httpd_add_header(f->req, "X-Fleet-Retries", retries);
     if (f->fallback_used)
         httpd_add_header(f->req, "X-Fleet-Fallback", f->model);
+    if (f->context_action && strcmp(f->context_action, "overflow") == 0) {
+        char overflow[64];
+        snprintf(overflow, sizeof overflow, "%lld > %lld", (long long)f->num_ctx,
+                 (long long)f->loaded_ctx);
+        httpd_add_header(f->req, "X-Fleet-Context-Overflow", overflow);
+    }
     httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
     httpd_stream_start(f->req, (int)f->status, f->ctype);
     f->started = true;
@@ -514,10 +458,59 @@ static void on_client_gone(struct httpd_req *r, void *arg)
     fwd_free(f);
 }
 
+/* The body of this attempt: the client's bytes, or a copy with herd's edits (the model that
+ * serves, num_ctx taken out, fallback_models and metadata dropped, usage asked for). */
+static int build_body(struct fwd *f)
+{
+    if (f->body != f->raw)
+        free(f->body);
+    f->body = f->raw;
+    f->body_len = f->raw_len;
+    bool new_model = strcmp(f->model, f->chain[0]) != 0;
+    if (!new_model && !f->strip_ctx && !f->drop_extra && !f->add_usage)
+        return 0;
+    json_error_t je;
+    json_t *o = json_loadb(f->raw, f->raw_len, 0, &je);
+    if (!o)
+        return -1;
+    if (new_model)
+        json_object_set_new(o, "model", json_string(f->model));
+    if (f->strip_ctx) {
+        json_t *opts = json_object_get(o, "options");
+        json_object_del(opts, "num_ctx");
+        if (json_object_size(opts) == 0)
+            json_object_del(o, "options");
+    }
+    if (f->drop_extra) {
+        json_object_del(o, "fallback_models");
+        json_object_del(o, "metadata");
+    }
+    if (f->add_usage) {
+        json_t *so = json_object_get(o, "stream_options");
+        if (!json_is_object(so)) {
+            so = json_object();
+            json_object_set_new(o, "stream_options", so);
+        }
+        json_object_set_new(so, "include_usage", json_true());
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return -1;
+    f->body = text;
+    f->body_len = strlen(text);
+    return 0;
+}
+
 static void start_upstream(struct fwd *f)
 {
     static const struct httpc_callbacks cb = {on_response, on_data, on_done};
     struct coord *c = f->c;
+    if (build_body(f) != 0) {
+        leave_queue(f, FQ_FAILED);
+        fwd_fail(f, 503, "out of memory");
+        return;
+    }
     struct httpc_opts o = {
         .method = "POST",
         .url = f->url,
@@ -531,12 +524,14 @@ static void start_upstream(struct fwd *f)
     f->up = httpc_start(c->httpc, &o, &cb, f);
     if (!f->up) {
         snprintf(f->error, sizeof f->error, "cannot start a request to node %s", f->node_id);
-        reply_error(f->req, f->route, 502, f->error);
-        f->req = NULL;
         leave_queue(f, FQ_FAILED);
-        record(f, "failed");
-        fwd_free(f);
+        fwd_fail(f, 502, f->error);
     }
+}
+
+void fwd_start_upstream(struct fwd *f)
+{
+    start_upstream(f);
 }
 
 static void on_admit_event(evutil_socket_t fd, short what, void *arg)
@@ -588,48 +583,7 @@ static void copy_header(const char *name, const char *value, void *arg)
     f->headers[f->n_headers++] = h;
 }
 
-/* Nodes' scores for this request, best first. Returns how many are eligible; *out is
- * allocated (caller frees). */
-static size_t rank_nodes(struct coord *c, const char *model, int64_t tokens,
-                         struct score_result **out)
-{
-    struct registry *reg = &c->registry;
-    size_t n = reg->n;
-    struct score_node_input *in = calloc(n ? n : 1, sizeof *in);
-    *out = calloc(n ? n : 1, sizeof **out);
-    if (!in || !*out) {
-        free(in);
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        in[i].node = reg->nodes[i];
-        in[i].queue_depth = queue_depth(&c->queues, reg->nodes[i]->id, model);
-        in[i].p75_ms = trace_store_p75(c->traces, reg->nodes[i]->id, model);
-    }
-    struct score_request req = {
-        model, score_model_size(model, (const struct node *const *)reg->nodes, n), tokens};
-    size_t eligible = score_rank(&c->weights, &req, in, n, time_wall(), c->decisions++, *out);
-    free(in);
-    return eligible;
-}
-
-/* Why no node can take the model, for the 503 message. */
-static void explain(const struct score_result *res, size_t n, char *out, size_t outlen)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < n && used + 1 < outlen; i++) {
-        if (res[i].verdict == SCORE_NO_MODEL)
-            continue;
-        int k = snprintf(out + used, outlen - used, "%s%s: %s", used ? ", " : "", res[i].node->id,
-                         score_verdict_name(res[i].verdict));
-        if (k < 0)
-            break;
-        used += (size_t)k;
-    }
-}
-
-static bool excluded(const struct fwd *f, const char *node_id)
+bool fwd_excluded(const struct fwd *f, const char *node_id)
 {
     for (int i = 0; i < f->n_excluded; i++)
         if (strcmp(f->excluded[i], node_id) == 0)
@@ -642,73 +596,12 @@ static bool can_retry(struct fwd *f)
     if (f->retries >= f->c->settings->max_retries || f->n_excluded + 1 >= MAX_ATTEMPTS)
         return false;
     struct score_result *res = NULL;
-    size_t eligible = rank_nodes(f->c, f->model, f->tokens, &res);
+    size_t eligible = coord_rank_nodes(f->c, f->model, f->tokens, false, &res);
     bool other = false;
     for (size_t i = 0; i < eligible && !other; i++)
-        other = !excluded(f, res[i].node->id) && strcmp(res[i].node->id, f->node_id) != 0;
+        other = !fwd_excluded(f, res[i].node->id) && strcmp(res[i].node->id, f->node_id) != 0;
     free(res);
     return other;
-}
-
-/* Chooses a node for the request and takes (or waits for) a slot there. Returns 0 (the
- * request is on its way or waiting; it may even be finished and freed already), or an HTTP
- * status with a message in err. */
-static int route(struct fwd *f, char *err, size_t errlen)
-{
-    struct coord *c = f->c;
-    struct score_result *res = NULL;
-    size_t eligible;
-    const struct score_result *best = NULL;
-    eligible = rank_nodes(c, f->model, f->tokens, &res);
-    for (size_t i = 0; i < eligible && !best; i++)
-        if (!excluded(f, res[i].node->id))
-            best = &res[i];
-    if (!best) {
-        bool anywhere = false, known_fleet = false;
-        for (size_t i = 0; i < c->registry.n; i++) {
-            anywhere |= node_has_model(c->registry.nodes[i], f->model);
-            known_fleet |= c->registry.nodes[i]->has_ollama;
-        }
-        char why[400];
-        explain(res, c->registry.n, why, sizeof why);
-        free(res);
-        if (!anywhere) {
-            snprintf(err, errlen, "model '%s' not found", f->model_sent);
-            /* With no node known yet (herd just started), the model may still appear. */
-            return known_fleet ? 404 : ROUTE_HOLD;
-        }
-        snprintf(err, errlen, "no node can serve model '%s' now (%s)", f->model, why);
-        return ROUTE_HOLD;
-    }
-    const struct node *node = best->node;
-    f->score = best->b;
-    free(res);
-    snprintf(f->node_id, sizeof f->node_id, "%s", node->id);
-    snprintf(f->url, sizeof f->url, "%s%s", node->url, f->route->path);
-    LOG_DEBUG("request %s model=%s node=%s score=%.1f attempt=%d", f->id, f->model, node->id,
-              f->score.total, f->retries + 1);
-    if (!f->route->queued) {
-        start_upstream(f);
-        return 0;
-    }
-    f->q = queue_get(&c->queues, node->id, f->model);
-    if (!f->q) {
-        snprintf(err, errlen, "out of memory");
-        return 503;
-    }
-    queue_set_concurrency(f->q, coord_node_parallel(c, node));
-    int rc = queue_enter(&c->queues, f->q, &f->w);
-    if (rc < 0) {
-        f->q = NULL;
-        snprintf(err, errlen, "too many requests waiting for %s on %s (%lld)", f->model, node->id,
-                 (long long)c->settings->max_queue);
-        return 503;
-    }
-    if (rc == 1) {
-        f->in_flight = true;
-        start_upstream(f);
-    }
-    return 0;
 }
 
 /* Forgets what the last attempt received. */
@@ -761,83 +654,40 @@ static void retry(struct fwd *f, const char *transfer_error)
     f->error[0] = '\0';
     reset_attempt(f);
     char err[512];
-    int status = route(f, err, sizeof err);
+    int status = fwd_route(f, err, sizeof err);
     if (status) { /* including ROUTE_HOLD: a retry does not wait */
         snprintf(f->error, sizeof f->error, "every node tried failed: %s", f->failures);
-        reply_error(f->req, f->route, 502, f->error);
-        f->req = NULL;
-        record(f, "failed");
-        fwd_free(f);
+        fwd_fail(f, 502, f->error);
     }
 }
 
-/* The holding queue: requests no node can take yet wait here in order, woken by heartbeats
- * (no polling), until their deadline. */
-static void on_hold_deadline(evutil_socket_t fd, short what, void *arg)
+/* Reads the fallback chain: the model, then fallback_models. 0, or -1 with a message. */
+static int read_chain(struct fwd *f, const json_t *body, char *err, size_t errlen)
 {
-    (void)fd;
-    (void)what;
-    struct fwd *f = arg;
-    TAILQ_REMOVE(&f->c->held, f, hold_link);
-    f->held = false;
-    f->c->n_held--;
-    char err[512];
-    int status = route(f, err, sizeof err); /* a last look; f may be gone if it went */
-    if (status == 0)
-        return;
-    if (status == ROUTE_HOLD) {
-        status = 503;
-        snprintf(f->error, sizeof f->error, "%s; waited %.0f s", err, f->c->settings->hold_timeout);
-    } else {
-        snprintf(f->error, sizeof f->error, "%s", err);
-    }
-    LOG_INFO("request %s model=%s: gave up waiting for a node: %s", f->id, f->model, f->error);
-    httpd_req_on_close(f->req, NULL, NULL);
-    reply_error(f->req, f->route, status, f->error);
-    f->req = NULL;
-    record(f, "failed");
-    fwd_free(f);
-}
-
-static void hold(struct fwd *f, const char *why)
-{
-    struct coord *c = f->c;
-    f->hold_timer = evtimer_new(c->base, on_hold_deadline, f);
-    struct timeval tv = time_tv(c->settings->hold_timeout);
-    if (f->hold_timer)
-        evtimer_add(f->hold_timer, &tv);
-    TAILQ_INSERT_TAIL(&c->held, f, hold_link);
-    f->held = true;
-    c->n_held++;
-    LOG_INFO("request %s model=%s waits for a node (%s)", f->id, f->model, why);
-}
-
-void coord_proxy_wake(struct coord *c)
-{
-    struct fwd *f = TAILQ_FIRST(&c->held);
-    while (f) {
-        struct fwd *next = TAILQ_NEXT(f, hold_link);
-        struct score_result *res = NULL;
-        size_t eligible = rank_nodes(c, f->model, f->tokens, &res);
-        free(res);
-        if (eligible > 0) {
-            TAILQ_REMOVE(&c->held, f, hold_link);
-            f->held = false;
-            c->n_held--;
-            if (f->hold_timer)
-                evtimer_del(f->hold_timer);
-            char err[512];
-            int status = route(f, err, sizeof err);
-            if (status) { /* lost the race: keep waiting */
-                TAILQ_INSERT_TAIL(&c->held, f, hold_link);
-                f->held = true;
-                c->n_held++;
-                struct timeval tv = time_tv(1);
-                evtimer_add(f->hold_timer, &tv);
-            }
+    const struct fwd_route *rt = f->route;
+    const json_t *fb = json_object_get(body, "fallback_models");
+    f->n_chain = 1;
+    if (!fb || json_is_null(fb))
+        return 0;
+    bool allowed = rt->api == API_CHAT || rt->api == API_GENERATE || rt->api == API_OAI_CHAT;
+    bool ok = allowed && json_is_array(fb) && json_array_size(fb) <= MAX_FALLBACKS;
+    size_t i;
+    const json_t *m;
+    json_array_foreach (fb, i, m) {
+        if (!ok || !json_is_string(m) ||
+            model_name_normalize(json_string_value(m), f->chain[f->n_chain], MODEL_NAME_MAX)) {
+            ok = false;
+            break;
         }
-        f = next;
+        f->n_chain++;
     }
+    if (!ok) {
+        snprintf(err, errlen, "fallback_models must be a list of at most %d model names%s",
+                 MAX_FALLBACKS,
+                 !allowed ? " (on /api/chat, /api/generate and /v1/chat/completions)" : "");
+        return -1;
+    }
+    return 0;
 }
 
 static void handle_inference(struct httpd_req *r, void *arg)
@@ -881,11 +731,18 @@ static void handle_inference(struct httpd_req *r, void *arg)
         return;
     }
     struct fwd *f = calloc(1, sizeof *f);
-    if (!f) {
+    char *copy = malloc(len + 1);
+    if (!f || !copy) {
+        free(f);
+        free(copy);
         json_decref(body);
         reply_error(r, rt, 503, "out of memory");
         return;
     }
+    memcpy(copy, raw, len);
+    copy[len] = '\0';
+    f->raw = copy;
+    f->raw_len = len;
     f->c = c;
     LIST_INSERT_HEAD(&c->active, f, link);
     c->n_active++;
@@ -900,101 +757,31 @@ static void handle_inference(struct httpd_req *r, void *arg)
     f->w.admit = on_admitted;
     coord_request_id(c, f->id, sizeof f->id);
     snprintf(f->model, sizeof f->model, "%s", model);
+    snprintf(f->chain[0], MODEL_NAME_MAX, "%s", model);
     snprintf(f->model_sent, sizeof f->model_sent, "%s", sent);
     snprintf(f->client_ip, sizeof f->client_ip, "%s", httpd_req_peer(r));
-
-    /* fallback_models: the first model of the chain that is loaded somewhere wins; else the
-     * first that any node has. Neither it nor metadata goes to Ollama. */
-    bool dirty = false;
-    snprintf(f->original, sizeof f->original, "%s", model);
-    const json_t *fb = json_object_get(body, "fallback_models");
-    if (fb && !json_is_null(fb)) {
-        bool chain_ok =
-            (rt->api == API_CHAT || rt->api == API_GENERATE || rt->api == API_OAI_CHAT) &&
-            json_is_array(fb) && json_array_size(fb) <= MAX_FALLBACKS;
-        char chain[MAX_FALLBACKS + 1][MODEL_NAME_MAX];
-        size_t n_chain = 0;
-        snprintf(chain[n_chain++], MODEL_NAME_MAX, "%s", model);
-        size_t i;
-        const json_t *m;
-        json_array_foreach (fb, i, m) {
-            if (!json_is_string(m) ||
-                model_name_normalize(json_string_value(m), chain[n_chain], MODEL_NAME_MAX)) {
-                chain_ok = false;
-                break;
-            }
-            n_chain++;
-        }
-        if (!chain_ok) {
-            snprintf(err, sizeof err, "fallback_models must be a list of at most %d model names%s",
-                     MAX_FALLBACKS,
-                     json_is_array(fb) && json_array_size(fb) <= MAX_FALLBACKS
-                         ? " (on /api/chat, /api/generate and /v1/chat/completions)"
-                         : "");
-            json_decref(body);
-            reply_error(r, rt, 400, err);
-            fwd_free(f);
-            return;
-        }
-        int64_t est = score_estimate_tokens(body);
-        int first_any = -1, hot = -1;
-        for (size_t k = 0; k < n_chain && hot < 0; k++) {
-            struct score_result *res = NULL;
-            size_t eligible = rank_nodes(c, chain[k], est, &res);
-            if (eligible > 0 && first_any < 0)
-                first_any = (int)k;
-            if (eligible > 0 && node_loaded_model(res[0].node, chain[k]))
-                hot = (int)k;
-            free(res);
-        }
-        int pick = hot >= 0 ? hot : first_any >= 0 ? first_any : 0;
-        if (pick > 0) {
-            snprintf(f->model, sizeof f->model, "%s", chain[pick]);
-            f->fallback_used = true;
-            json_object_set_new(body, "model", json_string(chain[pick]));
-            LOG_INFO("request %s: model %s served by fallback %s (%s)", f->id, model, chain[pick],
-                     hot >= 0 ? "loaded" : "the first that a node has");
-        }
-        json_object_del(body, "fallback_models");
-        dirty = true;
+    if (read_chain(f, body, err, sizeof err) != 0) {
+        json_decref(body);
+        reply_error(r, rt, 400, err);
+        fwd_free(f);
+        return;
     }
-    if (json_object_get(body, "metadata")) {
-        json_object_del(body, "metadata");
-        dirty = true;
-    }
+    /* fallback_models and metadata are herd's; Ollama does not get them. */
+    f->drop_extra = json_object_get(body, "fallback_models") || json_object_get(body, "metadata");
     /* An OpenAI stream carries token counts only if asked; herd asks, and keeps what that
      * adds to itself. */
-    if ((rt->api == API_OAI_CHAT || rt->api == API_OAI_COMPLETIONS) &&
-        jsonx_bool_or(body, "stream", false) &&
-        !jsonx_bool_or(json_object_get(body, "stream_options"), "include_usage", false)) {
-        json_t *so = json_object_get(body, "stream_options");
-        if (!json_is_object(so)) {
-            so = json_object();
-            json_object_set_new(body, "stream_options", so);
-        }
-        json_object_set_new(so, "include_usage", json_true());
-        f->strip_usage = true;
-        dirty = true;
-    }
-    if (dirty) {
-        f->body = json_dumps(body, JSON_COMPACT);
-        f->body_len = f->body ? strlen(f->body) : 0;
-        if (!f->body)
-            f->strip_usage = false;
-    }
-    if (!f->body) {
-        f->body = malloc(len + 1);
-        if (f->body) {
-            memcpy(f->body, raw, len);
-            f->body[len] = '\0';
-        }
-        f->body_len = len;
-    }
-    int64_t tokens = score_estimate_tokens(body);
-    json_decref(body); /* sent points into it: use f->model_sent from here */
-    sent = NULL;
+    f->add_usage = (rt->api == API_OAI_CHAT || rt->api == API_OAI_COMPLETIONS) &&
+                   jsonx_bool_or(body, "stream", false) &&
+                   !jsonx_bool_or(json_object_get(body, "stream_options"), "include_usage", false);
+    f->strip_usage = f->add_usage;
+    int64_t num_ctx;
+    if (!rt->openai && jsonx_int(json_object_get(body, "options"), "num_ctx", &num_ctx) == 0 &&
+        num_ctx > 0)
+        f->num_ctx = num_ctx;
+    f->needs = model_request_needs(body, rt->embedding);
+    f->tokens = score_estimate_tokens(body);
+    json_decref(body); /* sent pointed into it */
 
-    f->tokens = tokens;
     httpd_req_foreach_header(r, copy_header, f);
     f->admit = evtimer_new(c->base, on_admit_event, f);
     if (!f->admit) {
@@ -1003,21 +790,7 @@ static void handle_inference(struct httpd_req *r, void *arg)
         return;
     }
     httpd_req_on_close(r, on_client_gone, f);
-    int status = route(f, err, sizeof err);
-    if (status == ROUTE_HOLD && c->n_held < (size_t)c->settings->max_queue &&
-        c->settings->hold_timeout > 0) {
-        hold(f, err);
-        return;
-    }
-    if (status) {
-        if (status == ROUTE_HOLD)
-            status = 503;
-        LOG_INFO("request %s model=%s: %s", f->id, f->model, err);
-        httpd_req_on_close(r, NULL, NULL);
-        reply_error(r, rt, status, err);
-        fwd_free(f);
-    }
-    /* else f is running or waiting, and may already be freed */
+    fwd_dispatch(f); /* f is running, waiting, or already answered and freed */
 }
 
 void coord_proxy_reap(struct coord *c)

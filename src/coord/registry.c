@@ -7,6 +7,7 @@
 
 #include "common/jsonx.h"
 #include "common/log.h"
+#include "coord/model_class.h"
 
 #define WARM_KEEP 64 /* unloaded models remembered per node */
 
@@ -66,9 +67,34 @@ bool node_has_model(const struct node *n, const char *model)
     if (node_loaded_model(n, model))
         return true;
     for (size_t i = 0; i < n->n_available; i++)
-        if (strcmp(n->available[i], model) == 0)
+        if (strcmp(n->available[i].name, model) == 0)
             return true;
     return false;
+}
+
+unsigned node_model_caps(const struct node *n, const char *model)
+{
+    const struct node_model *m = node_loaded_model(n, model);
+    if (m && m->caps)
+        return m->caps;
+    for (size_t i = 0; i < n->n_available; i++)
+        if (strcmp(n->available[i].name, model) == 0)
+            return n->available[i].caps;
+    return 0;
+}
+
+int node_add_available(struct node *n, const char *model)
+{
+    if (node_has_model(n, model))
+        return 0;
+    struct node_model *a = realloc(n->available, (n->n_available + 1) * sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    n->available = a;
+    memset(&a[n->n_available], 0, sizeof *a);
+    snprintf(a[n->n_available].name, MODEL_NAME_MAX, "%s", model);
+    n->n_available++;
+    return 0;
 }
 
 double node_unloaded_at(const struct node *n, const char *model)
@@ -114,7 +140,7 @@ struct parsed {
     struct node_capacity capacity;
     struct node_model *loaded;
     size_t n_loaded;
-    char (*available)[MODEL_NAME_MAX];
+    struct node_model *available;
     size_t n_available;
     char ollama_host[256];
     char lan_ip[64];
@@ -201,6 +227,7 @@ static int parse_models(const json_t *ollama, struct parsed *p, char *err, size_
             return -EINVAL;
         nm->size_gb = size > 0 ? size : 0;
         nm->context_length = ctx > 0 ? (int64_t)ctx : 0;
+        nm->caps = model_caps_parse(json_object_get(m, "capabilities"));
         p->n_loaded++;
     }
     const json_t *avail = json_object_get(ollama, "models_available");
@@ -215,14 +242,35 @@ static int parse_models(const json_t *ollama, struct parsed *p, char *err, size_
             return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
+        /* A name, or what /api/tags says of the model: {name, size_gb, capabilities}. */
         const json_t *m = json_array_get(avail, i);
-        if (!json_is_string(m))
-            return fail(err, errlen, "%s entries must be strings", "ollama.models_available");
+        const char *name = json_is_string(m)   ? json_string_value(m)
+                           : json_is_object(m) ? jsonx_str(m, "name")
+                                               : NULL;
+        if (!name && json_is_object(m))
+            name = jsonx_str(m, "model");
+        if (!name)
+            return fail(err, errlen, "%s entries must be names or objects with a name",
+                        "ollama.models_available");
+        struct node_model *nm = &p->available[p->n_available];
+        if (json_is_object(m)) {
+            double size = 0;
+            if (opt_num(m, "size_gb", &size, "ollama.models_available[]", err, errlen))
+                return -EINVAL;
+            nm->size_gb = size > 0 ? size : 0;
+            nm->caps = model_caps_parse(json_object_get(m, "capabilities"));
+        }
         /* Names of other back-ends (mlx:...) are kept as given; they never match a request. */
-        if (model_name_normalize(json_string_value(m), p->available[p->n_available],
-                                 MODEL_NAME_MAX) == 0)
+        if (model_name_normalize(name, nm->name, sizeof nm->name) == 0)
             p->n_available++;
+        else
+            memset(nm, 0, sizeof *nm);
     }
+    /* A loaded model is also on disk: it has the capabilities reported there. */
+    for (size_t i = 0; i < p->n_loaded; i++)
+        for (size_t k = 0; k < p->n_available && !p->loaded[i].caps; k++)
+            if (strcmp(p->loaded[i].name, p->available[k].name) == 0)
+                p->loaded[i].caps = p->available[k].caps;
     return 0;
 }
 

@@ -20,8 +20,9 @@ enum node_pressure { PRESSURE_NORMAL, PRESSURE_WARN, PRESSURE_CRITICAL };
 
 struct node_model {
     char name[MODEL_NAME_MAX]; /* normalised */
-    double size_gb;
-    int64_t context_length; /* 0 when unknown */
+    double size_gb;            /* 0 when unknown */
+    int64_t context_length;    /* loaded models: the context it runs with; 0 when unknown */
+    unsigned caps;             /* enum model_cap; 0 when the node did not say */
 };
 
 struct node_capacity {
@@ -62,7 +63,7 @@ struct node {
     struct node_capacity capacity;
     struct node_model *loaded;
     size_t n_loaded;
-    char (*available)[MODEL_NAME_MAX];
+    struct node_model *available; /* on disk */
     size_t n_available;
     struct node_unloaded *unloaded; /* for the warm tier */
     size_t n_unloaded;
@@ -95,6 +96,11 @@ struct node *registry_find(const struct registry *r, const char *id);
 /* Whether a node has the model loaded (returns it) or on disk. */
 const struct node_model *node_loaded_model(const struct node *n, const char *model);
 bool node_has_model(const struct node *n, const char *model);
+/* The model's capabilities on this node (enum model_cap; 0 when unknown). */
+unsigned node_model_caps(const struct node *n, const char *model);
+/* Adds a model to what the node has on disk (a pull finished before its next heartbeat).
+ * 0 or -ENOMEM. */
+int node_add_available(struct node *n, const char *model);
 /* Wall time the model was last seen unloading from this node, or 0. */
 double node_unloaded_at(const struct node *n, const char *model);
 

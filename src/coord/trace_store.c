@@ -12,7 +12,7 @@
 
 #define P75_WINDOW 500
 #define QUEUE_MAX 100000 /* rows waiting for a flush; beyond that the oldest are dropped */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct p75_entry {
     char key[300]; /* node_id \t model */
@@ -45,7 +45,7 @@ static const char *const schema =
     " latency_ms REAL, time_to_first_token_ms REAL, prompt_tokens INTEGER,"
     " completion_tokens INTEGER, retry_count INTEGER DEFAULT 0, fallback_used INTEGER DEFAULT 0,"
     " excluded_nodes TEXT, client_ip TEXT, original_format TEXT, error_message TEXT,"
-    " timestamp REAL NOT NULL, tags TEXT);"
+    " timestamp REAL NOT NULL, tags TEXT, fallback_reason TEXT, context_action TEXT);"
     "CREATE INDEX IF NOT EXISTS idx_traces_request_id ON request_traces(request_id);"
     "CREATE INDEX IF NOT EXISTS idx_traces_timestamp ON request_traces(timestamp);"
     "CREATE INDEX IF NOT EXISTS idx_traces_model_timestamp ON request_traces(model, timestamp);"
@@ -182,6 +182,8 @@ int trace_store_flush(struct trace_store *s)
         bind_text_or_null(st, 17, r->error_message);
         sqlite3_bind_double(st, 18, r->timestamp);
         bind_text_or_null(st, 19, r->tags);
+        bind_text_or_null(st, 20, r->fallback_reason);
+        bind_text_or_null(st, 21, r->context_action);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sqlite3_errcode(s->db);
         if (rc == SQLITE_OK && strcmp(r->status, "completed") == 0 && r->latency_ms >= 0) {
@@ -253,6 +255,35 @@ static void load_p75(struct trace_store *s)
     sqlite3_finalize(st);
 }
 
+/* Columns added since the first schema (and absent from databases of the Python project). */
+static int add_missing_columns(sqlite3 *db)
+{
+    static const char *const added[][2] = {{"fallback_reason", "TEXT"}, {"context_action", "TEXT"}};
+    bool have[2] = {false, false};
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA table_info(request_traces)", -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        for (size_t i = 0; name && i < 2; i++)
+            if (strcmp(name, added[i][0]) == 0)
+                have[i] = true;
+    }
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < 2; i++) {
+        if (have[i])
+            continue;
+        char sql[128];
+        snprintf(sql, sizeof sql, "ALTER TABLE request_traces ADD COLUMN %s %s", added[i][0],
+                 added[i][1]);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            LOG_ERROR("latency.db: cannot add column %s: %s", added[i][0], sqlite3_errmsg(db));
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
 struct trace_store *trace_store_open(struct event_base *base, const char *path, int flush_ms,
                                      int retention_days, char *err, size_t errlen)
 {
@@ -287,15 +318,15 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
     if (version > SCHEMA_VERSION)
         LOG_WARN("%s: schema version %d is newer than this herd's %d", path, version,
                  SCHEMA_VERSION);
-    else if (version < SCHEMA_VERSION)
-        sqlite3_exec(s->db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    else if (add_missing_columns(s->db) == 0)
+        sqlite3_exec(s->db, "PRAGMA user_version = 2", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(
             s->db,
             "INSERT INTO request_traces (request_id, model, original_model, node_id, score,"
             " scores_breakdown, status, latency_ms, time_to_first_token_ms, prompt_tokens,"
             " completion_tokens, retry_count, fallback_used, excluded_nodes, client_ip,"
-            " original_format, error_message, timestamp, tags)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " original_format, error_message, timestamp, tags, fallback_reason, context_action)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             -1, &s->insert_trace, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "INSERT INTO latency_observations (node_id, model_name, latency_ms,"
@@ -377,7 +408,8 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
                            " scores_breakdown, status, latency_ms, time_to_first_token_ms,"
                            " prompt_tokens, completion_tokens, retry_count, fallback_used,"
                            " excluded_nodes, client_ip, original_format, error_message,"
-                           " timestamp, tags FROM request_traces ORDER BY id DESC LIMIT ?",
+                           " timestamp, tags, fallback_reason, context_action FROM request_traces"
+                           " ORDER BY id DESC LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK)
         return arr;
     sqlite3_bind_int(st, 1, limit);

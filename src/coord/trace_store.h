@@ -29,7 +29,10 @@ struct trace_row {
     int64_t completion_tokens;
     int retry_count;
     bool fallback_used;
-    char *excluded_nodes; /* JSON array text, owned; NULL = "[]" */
+    const char *fallback_reason; /* "fallback_models", "vram", "context"; static, may be NULL */
+    const char *context_action;  /* "stripped", "warned", "moved", "upgraded", "overflow"; static,
+                                    may be NULL */
+    char *excluded_nodes;        /* JSON array text, owned; NULL = "[]" */
     char client_ip[64];
     const char *original_format; /* "ollama" or "openai" */
     char *error_message;         /* owned, may be NULL */

@@ -23,7 +23,7 @@ before(async () => {
     const s = await startSim(['--name', name, ...args]);
     sims.push({ name, url: s.url, port: s.port });
   }
-  herd = await startHerd(['--max-body-mb', '1', '--hold-timeout', '0.3']);
+  herd = await startHerd(['--max-body-mb', '1', '--hold-timeout', '0.3', '--no-vram-fallback']);
   loop = heartbeatLoop(herd, sims, { alpha: { ollama_version: '0.12.6' }, beta: { ollama_version: '0.11.0' } });
   await loop.ready;
   ollama = new Ollama({ host: herd.url });

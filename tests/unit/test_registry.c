@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "coord/model_class.h"
 #include "coord/registry.h"
 
 static json_t *load(const char *text)
@@ -114,9 +115,40 @@ static void malformed_heartbeats_are_rejected_with_a_reason(void **state)
                     "ollama.models_loaded must be an array");
     expect_rejected("{\"node_id\":\"a\",\"ollama\":{\"models_loaded\":[{\"size_gb\":1}]}}",
                     "need a valid name");
-    expect_rejected("{\"node_id\":\"a\",\"ollama\":{\"models_available\":[1]}}", "must be strings");
+    expect_rejected("{\"node_id\":\"a\",\"ollama\":{\"models_available\":[1]}}",
+                    "must be names or objects with a name");
     expect_rejected("{\"node_id\":\"a\",\"draining\":\"yes\"}", "draining must be a boolean");
     expect_rejected("{\"node_id\":\"a\",\"cpu\":5}", "cpu must be an object");
+}
+
+static void available_models_may_carry_size_and_capabilities(void **state)
+{
+    (void)state;
+    struct registry r;
+    registry_init(&r, 15, 30);
+    json_t *b = load("{\"node_id\":\"a\",\"ollama\":{"
+                     "\"models_loaded\":[{\"name\":\"llama3.1:8b\",\"size_gb\":5}],"
+                     "\"models_available\":[{\"name\":\"llama3.1:8b\",\"size_gb\":4.9,"
+                     "\"capabilities\":[\"completion\",\"tools\"]},"
+                     "{\"model\":\"nomic-embed-text\",\"capabilities\":[\"embedding\"]},"
+                     "\"phi4\"]}}");
+    char err[256] = "";
+    struct node *n = NULL;
+    assert_int_equal(registry_heartbeat(&r, b, "127.0.0.1", 1, &n, err, sizeof err), 0);
+    assert_int_equal(n->n_available, 3);
+    assert_true(n->available[0].size_gb == 4.9);
+    /* The loaded model has the capabilities its entry on disk reports. */
+    assert_int_equal(node_model_caps(n, "llama3.1:8b"), MCAP_KNOWN | MCAP_COMPLETION | MCAP_TOOLS);
+    assert_int_equal(node_model_caps(n, "nomic-embed-text:latest"), MCAP_KNOWN | MCAP_EMBEDDING);
+    assert_int_equal(node_model_caps(n, "phi4:latest"), 0u); /* a bare name: unknown */
+    /* A pull adds a model before the next heartbeat; adding it twice changes nothing. */
+    assert_false(node_has_model(n, "qwen3:8b"));
+    assert_int_equal(node_add_available(n, "qwen3:8b"), 0);
+    assert_int_equal(node_add_available(n, "qwen3:8b"), 0);
+    assert_int_equal(n->n_available, 4);
+    assert_true(node_has_model(n, "qwen3:8b"));
+    json_decref(b);
+    registry_free(&r);
 }
 
 static void liveness_and_draining(void **state)
@@ -181,6 +213,7 @@ int main(void)
         cmocka_unit_test(full_heartbeat_is_parsed),
         cmocka_unit_test(url_follows_where_the_beat_came_from),
         cmocka_unit_test(malformed_heartbeats_are_rejected_with_a_reason),
+        cmocka_unit_test(available_models_may_carry_size_and_capabilities),
         cmocka_unit_test(liveness_and_draining),
         cmocka_unit_test(unloaded_models_are_remembered_for_the_warm_tier),
     };

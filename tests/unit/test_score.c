@@ -27,7 +27,7 @@ static struct node make_node(const char *id, double avail_gb, double total_gb, d
 }
 
 static struct node_model loaded_m;
-static char available_m[2][MODEL_NAME_MAX];
+static struct node_model available_m[2];
 
 static void give_loaded(struct node *n, const char *model, double size, int64_t ctx)
 {
@@ -40,7 +40,7 @@ static void give_loaded(struct node *n, const char *model, double size, int64_t 
 
 static void give_available(struct node *n, const char *model)
 {
-    snprintf(available_m[0], MODEL_NAME_MAX, "%s", model);
+    snprintf(available_m[0].name, MODEL_NAME_MAX, "%s", model);
     n->available = available_m;
     n->n_available = 1;
 }

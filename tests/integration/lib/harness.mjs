@@ -199,7 +199,7 @@ export async function heartbeatFor(node, facts = {}) {
     memory: { total_gb: 64, used_gb: 16, available_gb: 48, pressure: 'normal', ...(memory || {}) },
     ollama: {
       models_loaded: ps.map((m) => ({ name: m.name, size_gb: m.size / 1e9, context_length: m.context_length })),
-      models_available: tags.map((m) => m.name),
+      models_available: tags.map((m) => ({ name: m.name, size_gb: m.size / 1e9, capabilities: m.capabilities })),
       ...(ollama || {}),
     },
     ...rest,

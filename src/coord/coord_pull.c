@@ -1,0 +1,239 @@
+/* coord_pull: a model that no node has is pulled onto the eligible node with the most memory
+ * to offer, while the requests that want it wait; one pull per model at a time, bounded by
+ * FLEET_AUTO_PULL_TIMEOUT. When it succeeds the node has the model at once (before its next
+ * heartbeat says so) and the waiting requests are routed; when it fails they are told why. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "coord/coord_fwd.h"
+
+#define PULL_MAX_LINE 65536
+
+struct pull {
+    LIST_ENTRY(pull) link; /* in c->pulls */
+    struct coord *c;
+    char model[MODEL_NAME_MAX];
+    char node_id[NODE_ID_MAX];
+    struct httpc_req *up;
+    struct event *timer;
+    TAILQ_HEAD(, fwd) waiters;
+    struct ndjson_framer nd;
+    bool success;
+    char error[512];
+    double t0;
+};
+
+static void pull_free(struct pull *p)
+{
+    LIST_REMOVE(p, link);
+    if (p->up)
+        httpc_cancel(p->up);
+    if (p->timer)
+        event_free(p->timer);
+    ndjson_framer_free(&p->nd);
+    free(p);
+}
+
+/* Ends the pull: routes its waiters (success) or fails them with status and the reason. */
+static void pull_finish(struct pull *p, int status)
+{
+    struct coord *c = p->c;
+    p->up = NULL;
+    if (status == 0) {
+        struct node *n = registry_find(&c->registry, p->node_id);
+        if (n)
+            node_add_available(n, p->model);
+        LOG_INFO("pulled %s onto %s in %.1f s", p->model, p->node_id, time_mono() - p->t0);
+    } else {
+        LOG_WARN("pulling %s onto %s failed: %s", p->model, p->node_id, p->error);
+    }
+    /* The waiters leave the pull first, so that routing them cannot touch it. */
+    TAILQ_HEAD(, fwd) waiters;
+    TAILQ_INIT(&waiters);
+    struct fwd *f;
+    while ((f = TAILQ_FIRST(&p->waiters))) {
+        TAILQ_REMOVE(&p->waiters, f, pull_link);
+        f->pull = NULL;
+        TAILQ_INSERT_TAIL(&waiters, f, pull_link);
+    }
+    char node_id[NODE_ID_MAX], error[sizeof p->error];
+    snprintf(node_id, sizeof node_id, "%s", p->node_id);
+    snprintf(error, sizeof error, "%s", p->error);
+    pull_free(p);
+    while ((f = TAILQ_FIRST(&waiters))) {
+        TAILQ_REMOVE(&waiters, f, pull_link);
+        f->pulled = true;
+        if (status == 0) {
+            fwd_dispatch(f);
+        } else {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "model '%s' not found, and pulling it onto %s failed: %s",
+                     f->model_sent, node_id, error);
+            fwd_fail(f, status, msg);
+        }
+    }
+}
+
+static int on_pull_line(const char *line, size_t len, void *arg)
+{
+    struct pull *p = arg;
+    json_error_t je;
+    json_t *o = json_loadb(line, len, 0, &je);
+    const char *err = jsonx_str(o, "error");
+    const char *status = jsonx_str(o, "status");
+    if (err)
+        snprintf(p->error, sizeof p->error, "%s", err);
+    else if (status && strcmp(status, "success") == 0)
+        p->success = true;
+    json_decref(o);
+    return 0;
+}
+
+static void on_pull_data(struct httpc_req *q, const char *data, size_t len, void *arg)
+{
+    (void)q;
+    struct pull *p = arg;
+    ndjson_framer_feed(&p->nd, data, len, on_pull_line, p);
+}
+
+static void on_pull_done(struct httpc_req *q, int rc, const char *err, void *arg)
+{
+    struct pull *p = arg;
+    long status = httpc_status(q);
+    ndjson_framer_finish(&p->nd, on_pull_line, p);
+    if (rc == 0 && status == 200 && p->success && !p->error[0]) {
+        pull_finish(p, 0);
+        return;
+    }
+    if (!p->error[0])
+        snprintf(p->error, sizeof p->error, "%s",
+                 rc ? (err ? err : "transfer failed") : "the node did not confirm the pull");
+    /* The registry has no such model: that is a 404, as Ollama would say. */
+    bool unknown = strstr(p->error, "file does not exist") || strstr(p->error, "not found");
+    pull_finish(p, unknown ? 404 : 502);
+}
+
+static void on_pull_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pull *p = arg;
+    if (p->up)
+        httpc_cancel(p->up);
+    snprintf(p->error, sizeof p->error, "it took longer than %.0f s (FLEET_AUTO_PULL_TIMEOUT)",
+             p->c->settings->auto_pull_timeout);
+    pull_finish(p, 504);
+}
+
+/* The node to pull onto: eligible for new work, with the most memory to offer, enough for the
+ * model's estimated size. */
+static const struct node *pull_target(struct coord *c, const char *model)
+{
+    double need =
+        score_model_size(model, (const struct node *const *)c->registry.nodes, c->registry.n);
+    const struct node *best = NULL;
+    for (size_t i = 0; i < c->registry.n; i++) {
+        const struct node *n = c->registry.nodes[i];
+        if (n->status == NODE_OFFLINE || n->draining || !n->has_ollama || !n->ollama_up ||
+            n->pressure == PRESSURE_CRITICAL)
+            continue;
+        if (n->capacity.present && strcmp(n->capacity.mode, "paused") == 0)
+            continue;
+        double avail = node_available_gb(n);
+        if (n->has_memory && avail < need)
+            continue;
+        if (!best || avail > node_available_gb(best))
+            best = n;
+    }
+    return best;
+}
+
+int coord_pull_wait(struct fwd *f, char *err, size_t errlen)
+{
+    struct coord *c = f->c;
+    const char *model = f->chain[0];
+    struct pull *p;
+    LIST_FOREACH (p, &c->pulls, link)
+        if (strcmp(p->model, model) == 0)
+            break;
+    if (!p) {
+        const struct node *n = pull_target(c, model);
+        if (!n) {
+            snprintf(err, errlen,
+                     "model '%s' not found, and no node has the memory to pull it (about %.1f GB)",
+                     f->model_sent,
+                     score_model_size(model, (const struct node *const *)c->registry.nodes,
+                                      c->registry.n));
+            return 404;
+        }
+        p = calloc(1, sizeof *p);
+        if (!p) {
+            snprintf(err, errlen, "out of memory");
+            return 503;
+        }
+        p->c = c;
+        snprintf(p->model, sizeof p->model, "%s", model);
+        snprintf(p->node_id, sizeof p->node_id, "%s", n->id);
+        TAILQ_INIT(&p->waiters);
+        ndjson_framer_init(&p->nd, PULL_MAX_LINE);
+        p->t0 = time_mono();
+        LIST_INSERT_HEAD(&c->pulls, p, link);
+        char url[600];
+        snprintf(url, sizeof url, "%s/api/pull", n->url);
+        json_t *req = json_pack("{s:s, s:b}", "model", model, "stream", 1);
+        char *body = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        static const char *const headers[] = {"Content-Type: application/json", NULL};
+        struct httpc_opts o = {
+            .method = "POST",
+            .url = url,
+            .headers = headers,
+            .body = body,
+            .body_len = body ? strlen(body) : 0,
+            .connect_timeout_ms = (long)(c->settings->connect_timeout * 1000),
+        };
+        static const struct httpc_callbacks cb = {NULL, on_pull_data, on_pull_done};
+        p->timer = evtimer_new(c->base, on_pull_timeout, p);
+        p->up = body ? httpc_start(c->httpc, &o, &cb, p) : NULL;
+        free(body); /* httpc copied it */
+        if (!p->up || !p->timer) {
+            pull_free(p);
+            snprintf(err, errlen, "cannot start pulling %s onto %s", model, n->id);
+            return 503;
+        }
+        struct timeval tv = time_tv(c->settings->auto_pull_timeout);
+        evtimer_add(p->timer, &tv);
+        LOG_INFO("request %s: no node has %s; pulling it onto %s (%.1f GB free)", f->id, model,
+                 n->id, node_available_gb(n));
+    } else {
+        LOG_INFO("request %s: waits for the pull of %s onto %s", f->id, model, p->node_id);
+    }
+    TAILQ_INSERT_TAIL(&p->waiters, f, pull_link);
+    f->pull = p;
+    return 0;
+}
+
+void coord_pull_forget(struct fwd *f)
+{
+    if (!f->pull)
+        return;
+    TAILQ_REMOVE(&f->pull->waiters, f, pull_link);
+    f->pull = NULL;
+}
+
+void coord_pull_free_all(struct coord *c)
+{
+    struct pull *p;
+    while ((p = LIST_FIRST(&c->pulls))) {
+        struct fwd *f;
+        while ((f = TAILQ_FIRST(&p->waiters))) {
+            TAILQ_REMOVE(&p->waiters, f, pull_link);
+            f->pull = NULL;
+        }
+        pull_free(p);
+    }
+}
