@@ -214,13 +214,14 @@ static void handle_state(struct httpd_req *r, void *arg)
     }
     struct sim_engine_stats st = sim_engine_stats(n->engine);
     json_t *o = json_pack(
-        "{s:s, s:i, s:f, s:f, s:o, s:i, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, "
-        "s:f}",
+        "{s:s, s:i, s:f, s:f, s:o, s:i, s:i, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+        "s:o, s:f}",
         "node", m->spec.name, "port", n->port, "memory_gb", m->spec.memory_gb, "memory_used_gb",
         sim_memory_used(m), "runners", runners, "pending", sim_engine_pending(n->engine), "jobs",
-        sim_engine_jobs(n->engine), "paused", sim_engine_paused(n->engine), "stats", "requests",
-        (json_int_t)n->requests, "loads", (json_int_t)st.loads, "reloads", (json_int_t)st.reloads,
-        "evictions", (json_int_t)st.evictions, "completed", (json_int_t)st.completed, "rejected",
+        sim_engine_jobs(n->engine), "paused", sim_engine_paused(n->engine), "pulls",
+        n->active_pulls, "stats", "requests", (json_int_t)n->requests, "loads",
+        (json_int_t)st.loads, "reloads", (json_int_t)st.reloads, "evictions",
+        (json_int_t)st.evictions, "completed", (json_int_t)st.completed, "rejected",
         (json_int_t)st.rejected, "cancelled", (json_int_t)st.cancelled, "faults", faults_json(n),
         "model_time", now);
     httpd_reply_json(r, 200, NULL, o, false);

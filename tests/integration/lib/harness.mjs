@@ -153,13 +153,13 @@ export function haveCommand(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-// Starts herd on a free port with its data in a temporary directory; resolves to
-// { url, port, dataDir, proc, stop }.
-export async function startHerd(args = []) {
+// Starts herd on a free port with its data in a temporary directory (env: more FLEET_*
+// variables); resolves to { url, port, dataDir, proc, stop }.
+export async function startHerd(args = [], { env = {} } = {}) {
   const dataDir = tempDir();
   const argv = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--heartbeat-interval', '0.2',
     '--console-log-level', 'warn', ...args];
-  const proc = spawn(join(BUILD, 'herd'), argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent' } });
+  const proc = spawn(join(BUILD, 'herd'), argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent', ...env } });
   proc.stderrText = '';
   proc.stderr.on('data', (d) => { proc.stderrText += d; });
   children.add(proc);

@@ -1,0 +1,96 @@
+// Auto-pull: a model no node has is pulled onto the eligible node with the most memory to
+// offer (one pull per model, however many requests want it), then served.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSim, startHerd, heartbeatLoop, postJson, getJson, simRequests, simState, eventually } from './lib/harness.mjs';
+
+let small;
+let big;
+let nodes;
+before(async () => {
+  const ss = await startSim(['--name', 'small', '--memory-gb', '16', '--model', 'llama3.2:1b=1.3', '--loaded', 'llama3.2:1b']);
+  const sb = await startSim(['--name', 'big', '--memory-gb', '128', '--model', 'llama3.2:1b=1.3', '--pull-gbps', '50']);
+  small = { name: 'small', url: ss.url };
+  big = { name: 'big', url: sb.url };
+  nodes = [small, big];
+});
+
+// The heartbeats say how much memory each node offers: big has the most.
+const facts = { small: { memory: { total_gb: 16, available_gb: 10 } }, big: { memory: { total_gb: 128, available_gb: 100 } } };
+const pulls = async (node) => (await simRequests(node.url)).filter((q) => q.path === '/api/pull').map((q) => q.body.model);
+
+test('three requests for a missing model: one pull onto the roomiest node, then all are served', async () => {
+  const herd = await startHerd();
+  const loop = heartbeatLoop(herd, nodes, facts);
+  await loop.ready;
+  try {
+    const req = () => postJson(`${herd.url}/api/chat`, { model: 'qwen3:8b', messages: [{ role: 'user', content: 'hi' }], stream: false });
+    const rs = await Promise.all([req(), req(), req()]);
+    for (const r of rs) {
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.headers.get('x-fleet-node'), 'big');
+      assert.equal(r.body.model, 'qwen3:8b');
+    }
+    assert.deepEqual(await pulls(big), ['qwen3:8b']);
+    assert.deepEqual(await pulls(small), []);
+    const tags = (await getJson(`${big.url}/api/tags`)).body.models.map((m) => m.name);
+    assert.ok(tags.includes('qwen3:8b'));
+    const traces = (await getJson(`${herd.url}/dashboard/api/traces?limit=3`)).body;
+    assert.deepEqual(traces.map((t) => [t.status, t.node_id, t.model]), Array(3).fill(['completed', 'big', 'qwen3:8b']));
+  } finally {
+    await loop.stop();
+  }
+});
+
+test('a model the registry does not know: 404 in each API shape with the reason', async () => {
+  const herd = await startHerd();
+  const loop = heartbeatLoop(herd, nodes, facts);
+  await loop.ready;
+  try {
+    const r = await postJson(`${herd.url}/api/generate`, { model: 'no-such-model', prompt: 'x' });
+    assert.equal(r.status, 404);
+    assert.match(r.body.error, /model 'no-such-model' not found, and pulling it onto big failed: pull model manifest: file does not exist/);
+    const o = await postJson(`${herd.url}/v1/chat/completions`, { model: 'no-such-model', messages: [] });
+    assert.equal(o.status, 404);
+    assert.match(o.body.error.message, /not found/);
+    const t = (await getJson(`${herd.url}/dashboard/api/traces?limit=1`)).body[0];
+    assert.equal(t.status, 'failed');
+  } finally {
+    await loop.stop();
+  }
+});
+
+test('a pull slower than FLEET_AUTO_PULL_TIMEOUT: 504, and the pull is cancelled', async () => {
+  const slow = await startSim(['--name', 'slow', '--memory-gb', '64', '--model', 'llama3.2:1b=1.3', '--pull-gbps', '0.001']);
+  const node = { name: 'slow', url: slow.url };
+  const herd = await startHerd(['--auto-pull-timeout', '1']);
+  const loop = heartbeatLoop(herd, [node]);
+  await loop.ready;
+  try {
+    const t0 = Date.now();
+    const r = await postJson(`${herd.url}/api/chat`, { model: 'qwen2.5:7b', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(r.status, 504);
+    assert.match(r.body.error, /took longer than 1 s/);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.deepEqual(await pulls(node), ['qwen2.5:7b']);
+    // herd hung up on the node: its pull stops.
+    await eventually(async () => (await simState(node.url)).pulls === 0);
+  } finally {
+    await loop.stop();
+  }
+});
+
+test('FLEET_AUTO_PULL=false: 404 at once, nothing pulled', async () => {
+  const herd = await startHerd(['--no-auto-pull']);
+  const loop = heartbeatLoop(herd, nodes, facts);
+  await loop.ready;
+  try {
+    const before = (await pulls(big)).length + (await pulls(small)).length;
+    const r = await postJson(`${herd.url}/api/chat`, { model: 'mistral', messages: [] });
+    assert.equal(r.status, 404);
+    assert.match(r.body.error, /model 'mistral' not found/);
+    assert.equal((await pulls(big)).length + (await pulls(small)).length, before);
+  } finally {
+    await loop.stop();
+  }
+});
