@@ -80,3 +80,44 @@ test('an unknown model in a known fleet is 404 at once; a client that leaves whi
   const t = await eventually(async () => (await getJson(`${herd.url}/dashboard/api/traces?limit=1`)).body[0]);
   assert.equal(t.status, 'client_disconnected');
 });
+
+test("a draining node's requests not yet started move to another node; the running one finishes there", async () => {
+  // busy writes 400-token replies, slowly (about 1.3 s each).
+  const busy = await startSim(['--name', 'busy', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--tokens', '400-400'], { timeScale: '0.1' });
+  const spare = await startSim(['--name', 'spare', '--model', 'qwen2.5:7b=4.7']);
+  const herd = await startHerd(['--hold-timeout', '20']);
+  await postHeartbeat(herd, await heartbeatFor({ name: 'busy', url: busy.url }));
+  await postHeartbeat(herd, await heartbeatFor({ name: 'spare', url: spare.url }, { memory: { total_gb: 16, available_gb: 8 } }));
+  // One request runs on busy (one slot); two more queue behind it there.
+  const long = postJson(`${herd.url}/api/generate`, req);
+  await eventually(async () => (await getJson(`${herd.url}/fleet/queue`)).body.queues['busy:qwen2.5:7b']?.in_flight === 1);
+  const short = [1, 2].map((i) => postJson(`${herd.url}/api/generate`, { ...req, prompt: `s${i}` }));
+  await eventually(async () => (await getJson(`${herd.url}/fleet/queue`)).body.queues['busy:qwen2.5:7b']?.pending === 2);
+  await postHeartbeat(herd, { node_id: 'busy', draining: true });
+  const moved = await Promise.all(short);
+  for (const r of moved) {
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-fleet-node'), 'spare');
+    assert.equal(r.headers.get('x-fleet-retries'), '0');
+  }
+  const q = (await getJson(`${herd.url}/fleet/queue`)).body.queues['busy:qwen2.5:7b'];
+  assert.equal(q.pending, 0);
+  const l = await long;
+  assert.equal(l.status, 200);
+  assert.equal(l.headers.get('x-fleet-node'), 'busy');
+  assert.equal(l.body.eval_count, 400);
+  const t = (await getJson(`${herd.url}/dashboard/api/traces?limit=3`)).body;
+  assert.deepEqual(t.map((x) => [x.node_id, x.status]).sort(), [['busy', 'completed'], ['spare', 'completed'], ['spare', 'completed']]);
+});
+
+test('a held request with fallback_models goes when a node with one of them comes', async () => {
+  const s = await startSim(['--name', 'fb', '--model', 'mistral:latest=4.1', '--loaded', 'mistral']);
+  const herd = await startHerd(['--hold-timeout', '20']);
+  const pending = postJson(`${herd.url}/api/chat`, { model: 'qwen2.5:7b', fallback_models: ['mistral'], messages: [{ role: 'user', content: 'x' }], stream: false });
+  await new Promise((r) => setTimeout(r, 300));
+  await postHeartbeat(herd, await heartbeatFor({ name: 'fb', url: s.url }));
+  const r = await pending;
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-fleet-fallback'), 'mistral:latest');
+  assert.equal(r.body.model, 'mistral:latest');
+});
