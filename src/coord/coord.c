@@ -120,6 +120,17 @@ int coord_listen(struct coord *c, int *bound_port)
     return httpd_listen(c->httpd, c->settings->host, (int)c->settings->port, bound_port);
 }
 
+void coord_node_unreachable(struct coord *c, const char *node_id, const char *why)
+{
+    struct node *n = registry_find(&c->registry, node_id);
+    if (!n || n->status == NODE_OFFLINE)
+        return;
+    n->status = NODE_OFFLINE;
+    LOG_WARN("node %s is unreachable (%s): no requests go to it until its next heartbeat", node_id,
+             why);
+    coord_proxy_node_gone(c, node_id);
+}
+
 size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool decision,
                         struct score_result **out)
 {

@@ -102,6 +102,11 @@ void coord_proxy_wake(struct coord *c);
  * routed again, to other nodes. */
 void coord_proxy_node_gone(struct coord *c, const char *node_id);
 
+/* herd could not reach the node's Ollama (connection refused, connect timeout): it is offline
+ * until its next heartbeat, so that no other request tries it meanwhile, and its requests not
+ * started yet go elsewhere. */
+void coord_node_unreachable(struct coord *c, const char *node_id, const char *why);
+
 /* Every node's score for model, best first, into *out (allocated, caller frees; room for
  * every node). Returns how many are eligible. A decision (routing a request, not just looking)
  * takes the next turn, so that equal scores are shared out. */

@@ -71,6 +71,8 @@ void fwd_fail(struct fwd *f, int status, const char *msg)
     if (msg != f->error)
         snprintf(f->error, sizeof f->error, "%s", msg);
     httpd_req_on_close(f->req, NULL, NULL);
+    /* The id ties the error to its trace row. */
+    httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
     reply_error(f->req, f->route, status, f->error);
     f->req = NULL;
     record(f, "failed");
@@ -402,6 +404,8 @@ static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
     (void)q;
     struct fwd *f = arg;
     f->up = NULL;
+    if (rc == -ECONNREFUSED || (rc == -ETIMEDOUT && f->status == 0))
+        coord_node_unreachable(f->c, f->node_id, err ? err : "cannot connect");
     /* Failed before its first chunk: another node may still answer. */
     if (f->retrying || (rc != 0 && !f->got_body && can_retry(f))) {
         retry(f, rc != 0 ? (err ? err : "failed") : NULL);
@@ -421,6 +425,7 @@ static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
                 snprintf(msg, sizeof msg, "every node tried failed: %s%s", f->failures, f->error);
             else
                 snprintf(msg, sizeof msg, "%s", f->error);
+            httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
             reply_error(f->req, f->route, 502, msg);
             status = "failed";
         } else {
@@ -809,9 +814,10 @@ void coord_proxy_reap(struct coord *c)
                      "node %s sent nothing for %.0f s; the request was cancelled", f->node_id,
                      now - f->t_progress);
             LOG_WARN("request %s model=%s: %s", f->id, f->model, f->error);
-            if (!f->started)
+            if (!f->started) {
+                httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
                 reply_error(f->req, f->route, 504, f->error);
-            else
+            } else
                 end_with_error(f, f->error);
             f->req = NULL;
             leave_queue(f, FQ_FAILED);

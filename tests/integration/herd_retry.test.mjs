@@ -94,6 +94,12 @@ test('a node whose Ollama is down is left out for the next one', async () => {
   assert.equal(first.status, 'retried');
   assert.match(first.error_message, /Could not connect|connect/i);
   assert.deepEqual(last.excluded_nodes, ['d']);
+  // d is out of routing until it heartbeats again: the next request goes elsewhere at once.
+  const st = (await getJson(`${herd.url}/fleet/status`)).body.nodes.find((n) => n.node_id === 'd');
+  assert.equal(st.status, 'offline');
+  const next = await postJson(`${herd.url}/api/generate`, { model: 'qwen2.5:7b', prompt: 'x', stream: false });
+  assert.equal(next.status, 200);
+  assert.equal(next.headers.get('x-fleet-retries'), '0');
   await postHeartbeat(herd, { node_id: 'd', draining: true });
 });
 
