@@ -57,7 +57,7 @@ static double model_size(const struct coord *c, const char *model)
 }
 
 /* A loaded model that may stand in for model: same category, every capability the request
- * needs, larger than min_size_gb (0: any) and with a loaded context of at least ctx (0: any),
+ * needs, larger than min_size_gb and with a loaded context of at least ctx (0: any),
  * loaded on an eligible node. Among several, the closest in size to model. Writes its name to
  * out and returns true when there is one. */
 static bool find_stand_in(struct fwd *f, const char *model, double min_size_gb, int64_t ctx,
@@ -96,6 +96,16 @@ static bool find_stand_in(struct fwd *f, const char *model, double min_size_gb, 
         }
     }
     return found;
+}
+
+/* Whether any node:model queue of the model has requests running or waiting. */
+static bool has_requests(const struct coord *c, const char *model)
+{
+    for (size_t i = 0; i < c->queues.n; i++)
+        if (strcmp(c->queues.q[i]->model, model) == 0 &&
+            c->queues.q[i]->in_flight + c->queues.q[i]->pending > 0)
+            return true;
+    return false;
 }
 
 static void use_model(struct fwd *f, const char *model, const char *reason)
@@ -147,11 +157,14 @@ static int choose_model(struct fwd *f, char *err, size_t errlen)
         if (any && first_any < 0)
             first_any = k;
     }
-    /* Loaded nowhere. Rather than a cold load, a loaded model of the same kind may serve. */
+    /* Loaded nowhere. Rather than a cold load, a loaded model of the same kind may serve: not
+     * one less than half its size (a quality the client did not ask for), and not while the
+     * model has requests somewhere (it is being loaded for them: joining them is better). */
     char stand_in[MODEL_NAME_MAX];
     if (f->n_chain == 1 && c->settings->vram_fallback && !f->route->embedding && f->route->queued &&
-        !f->pulled && exists_anywhere(c, f->chain[0]) &&
-        find_stand_in(f, f->chain[0], 0, 0, stand_in, sizeof stand_in)) {
+        !f->pulled && exists_anywhere(c, f->chain[0]) && !has_requests(c, f->chain[0]) &&
+        find_stand_in(f, f->chain[0], model_size(c, f->chain[0]) / 2, 0, stand_in,
+                      sizeof stand_in)) {
         use_model(f, stand_in, "vram");
         return 0;
     }
@@ -319,6 +332,8 @@ static void on_hold_deadline(evutil_socket_t fd, short what, void *arg)
     fwd_unhold(f);
     char err[512];
     int status = fwd_route(f, err, sizeof err); /* a last look; f may be gone if it went */
+    if (status == ROUTE_PULL)                   /* the fleet is known now, and lacks the model */
+        status = coord_pull_wait(f, err, sizeof err);
     if (status == 0)
         return;
     char msg[700];

@@ -75,13 +75,17 @@ test('a node whose Ollama is gone: 502 in the API\'s shape, trace failed', async
   const s = await startSim(['--name', 'doomed', '--model', 'phi4:latest=9', '--loaded', 'phi4:latest']);
   const { heartbeatFor, postHeartbeat } = await import('./lib/harness.mjs');
   await postHeartbeat(herd, await heartbeatFor({ name: 'doomed', url: s.url }));
+  const beat = await heartbeatFor({ name: 'doomed', url: s.url });
   await s.stop();
-  const r = await postJson(`${herd.url}/api/generate`, { model: 'phi4', prompt: 'x', stream: false });
-  assert.equal(r.status, 502);
-  assert.match(r.body.error, /node doomed/);
   const o = await postJson(`${herd.url}/v1/completions`, { model: 'phi4', prompt: 'x' });
   assert.equal(o.status, 502);
   assert.equal(o.body.error.type, 'api_error');
+  assert.match(o.body.error.message, /node doomed/);
+  // The refused connection took doomed out of routing; its next heartbeat brings it back.
+  await postHeartbeat(herd, beat);
+  const r = await postJson(`${herd.url}/api/generate`, { model: 'phi4', prompt: 'x', stream: false });
+  assert.equal(r.status, 502);
+  assert.match(r.body.error, /node doomed/);
   const t = await eventually(lastTrace);
   assert.equal(t.status, 'failed');
   assert.equal(t.node_id, 'doomed');

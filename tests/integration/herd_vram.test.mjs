@@ -11,8 +11,8 @@ let b;
 let loop;
 before(async () => {
   // a: llama3.1:8b (tools) and nomic-embed-text loaded; b: llama3:8b (no tools) loaded.
-  const sa = await startSim(['--name', 'a', '--memory-gb', '64', '--model', 'llama3.1:8b=4.9', '--model', 'qwen2.5:7b=4.7',
-    '--model', 'nomic-embed-text=0.3', '--model', 'gemma3:4b=3.3', '--loaded', 'llama3.1:8b', '--loaded', 'nomic-embed-text']);
+  const sa = await startSim(['--name', 'a', '--memory-gb', '128', '--model', 'llama3.1:8b=4.9', '--model', 'qwen2.5:7b=4.7',
+    '--model', 'nomic-embed-text=0.3', '--model', 'gemma3:4b=3.3', '--model', 'llama3.3:70b=42', '--loaded', 'llama3.1:8b', '--loaded', 'nomic-embed-text']);
   const sb = await startSim(['--name', 'b', '--memory-gb', '64', '--model', 'llama3:8b=4.7', '--model', 'mxbai-embed-large=0.7',
     '--model', 'qwen2.5-coder:7b=4.7', '--loaded', 'llama3:8b']);
   a = { name: 'a', url: sa.url };
@@ -87,4 +87,12 @@ test('FLEET_VRAM_FALLBACK=false: the cold model is loaded', async () => {
   } finally {
     await l.stop();
   }
+});
+
+test('never a model less than half the size asked for: a cold 70b is loaded, not served by an 8b', async () => {
+  const r = await chat('llama3.3:70b');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.headers.get('x-fleet-fallback'), null);
+  assert.equal(r.body.model, 'llama3.3:70b');
+  assert.equal((await lastTrace()).fallback_used, false);
 });
