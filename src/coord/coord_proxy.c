@@ -92,6 +92,7 @@ static void record(struct fwd *f, const char *status)
     row.fallback_used = f->fallback_used;
     row.fallback_reason = f->fallback_reason;
     row.context_action = f->context_action;
+    row.auto_pulled = f->pulled;
     snprintf(row.node_id, sizeof row.node_id, "%s", f->node_id);
     row.score = f->score.total;
     json_t *b = score_breakdown_json(&f->score);
@@ -293,6 +294,8 @@ static void start_client(struct fwd *f)
     httpd_add_header(f->req, "X-Fleet-Retries", retries);
     if (f->fallback_used)
         httpd_add_header(f->req, "X-Fleet-Fallback", f->model);
+    if (f->pulled)
+        httpd_add_header(f->req, "X-Fleet-Pulled", f->model);
     if (f->context_action && strcmp(f->context_action, "overflow") == 0) {
         char overflow[64];
         snprintf(overflow, sizeof overflow, "%lld > %lld", (long long)f->num_ctx,

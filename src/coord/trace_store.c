@@ -45,7 +45,8 @@ static const char *const schema =
     " latency_ms REAL, time_to_first_token_ms REAL, prompt_tokens INTEGER,"
     " completion_tokens INTEGER, retry_count INTEGER DEFAULT 0, fallback_used INTEGER DEFAULT 0,"
     " excluded_nodes TEXT, client_ip TEXT, original_format TEXT, error_message TEXT,"
-    " timestamp REAL NOT NULL, tags TEXT, fallback_reason TEXT, context_action TEXT);"
+    " timestamp REAL NOT NULL, tags TEXT, fallback_reason TEXT, context_action TEXT,"
+    " auto_pulled INTEGER DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS idx_traces_request_id ON request_traces(request_id);"
     "CREATE INDEX IF NOT EXISTS idx_traces_timestamp ON request_traces(timestamp);"
     "CREATE INDEX IF NOT EXISTS idx_traces_model_timestamp ON request_traces(model, timestamp);"
@@ -184,6 +185,7 @@ int trace_store_flush(struct trace_store *s)
         bind_text_or_null(st, 19, r->tags);
         bind_text_or_null(st, 20, r->fallback_reason);
         bind_text_or_null(st, 21, r->context_action);
+        sqlite3_bind_int(st, 22, r->auto_pulled);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sqlite3_errcode(s->db);
         if (rc == SQLITE_OK && strcmp(r->status, "completed") == 0 && r->latency_ms >= 0) {
@@ -258,19 +260,22 @@ static void load_p75(struct trace_store *s)
 /* Columns added since the first schema (and absent from databases of the Python project). */
 static int add_missing_columns(sqlite3 *db)
 {
-    static const char *const added[][2] = {{"fallback_reason", "TEXT"}, {"context_action", "TEXT"}};
-    bool have[2] = {false, false};
+    static const char *const added[][2] = {{"fallback_reason", "TEXT"},
+                                           {"context_action", "TEXT"},
+                                           {"auto_pulled", "INTEGER DEFAULT 0"}};
+    enum { N_ADDED = sizeof added / sizeof added[0] };
+    bool have[N_ADDED] = {false};
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "PRAGMA table_info(request_traces)", -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
-        for (size_t i = 0; name && i < 2; i++)
+        for (size_t i = 0; name && i < N_ADDED; i++)
             if (strcmp(name, added[i][0]) == 0)
                 have[i] = true;
     }
     sqlite3_finalize(st);
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < N_ADDED; i++) {
         if (have[i])
             continue;
         char sql[128];
@@ -325,8 +330,8 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
             "INSERT INTO request_traces (request_id, model, original_model, node_id, score,"
             " scores_breakdown, status, latency_ms, time_to_first_token_ms, prompt_tokens,"
             " completion_tokens, retry_count, fallback_used, excluded_nodes, client_ip,"
-            " original_format, error_message, timestamp, tags, fallback_reason, context_action)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " original_format, error_message, timestamp, tags, fallback_reason, context_action,"
+            " auto_pulled) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             -1, &s->insert_trace, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "INSERT INTO latency_observations (node_id, model_name, latency_ms,"
@@ -403,14 +408,15 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
     trace_store_flush(s);
     json_t *arr = json_array();
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT request_id, model, original_model, node_id, score,"
-                           " scores_breakdown, status, latency_ms, time_to_first_token_ms,"
-                           " prompt_tokens, completion_tokens, retry_count, fallback_used,"
-                           " excluded_nodes, client_ip, original_format, error_message,"
-                           " timestamp, tags, fallback_reason, context_action FROM request_traces"
-                           " ORDER BY id DESC LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT request_id, model, original_model, node_id, score,"
+            " scores_breakdown, status, latency_ms, time_to_first_token_ms,"
+            " prompt_tokens, completion_tokens, retry_count, fallback_used,"
+            " excluded_nodes, client_ip, original_format, error_message,"
+            " timestamp, tags, fallback_reason, context_action, auto_pulled FROM request_traces"
+            " ORDER BY id DESC LIMIT ?",
+            -1, &st, NULL) != SQLITE_OK)
         return arr;
     sqlite3_bind_int(st, 1, limit);
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -440,10 +446,11 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
             }
             json_object_set_new(o, name, v);
         }
-        if (json_is_integer(json_object_get(o, "fallback_used")))
-            json_object_set_new(
-                o, "fallback_used",
-                json_boolean(json_integer_value(json_object_get(o, "fallback_used"))));
+        static const char *const flags[] = {"fallback_used", "auto_pulled"};
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+            if (json_is_integer(json_object_get(o, flags[k])))
+                json_object_set_new(o, flags[k],
+                                    json_boolean(json_integer_value(json_object_get(o, flags[k]))));
         json_array_append_new(arr, o);
     }
     sqlite3_finalize(st);

@@ -32,6 +32,7 @@ struct trace_row {
     const char *fallback_reason; /* "fallback_models", "vram", "context"; static, may be NULL */
     const char *context_action;  /* "stripped", "warned", "moved", "upgraded", "overflow"; static,
                                     may be NULL */
+    bool auto_pulled;            /* the model was pulled for this request */
     char *excluded_nodes;        /* JSON array text, owned; NULL = "[]" */
     char client_ip[64];
     const char *original_format; /* "ollama" or "openai" */

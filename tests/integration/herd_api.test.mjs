@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startSim, startHerd, heartbeatLoop, postJson, getJson, curl, simRequests, tempDir } from './lib/harness.mjs';
 
@@ -186,4 +187,27 @@ test('a model only an offline node has gets 503 with the reason; a node that lea
   const gone = await postJson(`${herd.url}/api/generate`, { model: 'phi4', prompt: 'x', stream: false });
   assert.equal(gone.status, 503);
   assert.match(gone.body.error, /no node can serve model 'phi4:latest' now \(gamma: offline\); waited 0 s/);
+});
+
+test('a latency.db of an older herd gains the new trace columns and keeps its rows', async () => {
+  const dir = tempDir();
+  const db = join(dir, 'latency.db');
+  // The first schema: request_traces without fallback_reason, context_action, auto_pulled.
+  const old = spawnSync('sqlite3', [db, "CREATE TABLE request_traces (id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, model TEXT NOT NULL, original_model TEXT NOT NULL, node_id TEXT NOT NULL, score REAL, scores_breakdown TEXT, status TEXT NOT NULL, latency_ms REAL, time_to_first_token_ms REAL, prompt_tokens INTEGER, completion_tokens INTEGER, retry_count INTEGER DEFAULT 0, fallback_used INTEGER DEFAULT 0, excluded_nodes TEXT, client_ip TEXT, original_format TEXT, error_message TEXT, timestamp REAL NOT NULL, tags TEXT); INSERT INTO request_traces (request_id, model, original_model, node_id, status, timestamp) VALUES ('old', 'm', 'm', 'n', 'completed', CAST(strftime('%s', 'now') AS REAL) - 60); PRAGMA user_version = 1;"], { encoding: 'utf8' });
+  assert.equal(old.status, 0, old.stderr);
+  const h = await startHerd(['--data-dir', dir]);
+  const l = heartbeatLoop(h, sims);
+  await l.ready;
+  try {
+    const r = await postJson(`${h.url}/api/generate`, { model: 'qwen2.5:7b', prompt: 'x', stream: false, options: { num_ctx: 512 } });
+    assert.equal(r.status, 200);
+    const rows = (await getJson(`${h.url}/dashboard/api/traces?limit=2`)).body;
+    assert.equal(rows[0].context_action, 'stripped');
+    assert.equal(rows[0].auto_pulled, false);
+    assert.equal(rows[1].request_id, 'old');
+    const version = spawnSync('sqlite3', [db, 'PRAGMA user_version'], { encoding: 'utf8' });
+    assert.equal(version.stdout.trim(), '2');
+  } finally {
+    await l.stop();
+  }
 });

@@ -9,7 +9,8 @@ let big;
 let nodes;
 before(async () => {
   const ss = await startSim(['--name', 'small', '--memory-gb', '16', '--model', 'llama3.2:1b=1.3', '--loaded', 'llama3.2:1b']);
-  const sb = await startSim(['--name', 'big', '--memory-gb', '128', '--model', 'llama3.2:1b=1.3', '--pull-gbps', '50']);
+  // big's pull of qwen3:8b takes about half a second: the three requests all wait for it.
+  const sb = await startSim(['--name', 'big', '--memory-gb', '128', '--model', 'llama3.2:1b=1.3', '--pull-gbps', '0.01']);
   small = { name: 'small', url: ss.url };
   big = { name: 'big', url: sb.url };
   nodes = [small, big];
@@ -30,13 +31,18 @@ test('three requests for a missing model: one pull onto the roomiest node, then 
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.headers.get('x-fleet-node'), 'big');
       assert.equal(r.body.model, 'qwen3:8b');
+      assert.equal(r.headers.get('x-fleet-pulled'), 'qwen3:8b');
     }
     assert.deepEqual(await pulls(big), ['qwen3:8b']);
     assert.deepEqual(await pulls(small), []);
     const tags = (await getJson(`${big.url}/api/tags`)).body.models.map((m) => m.name);
     assert.ok(tags.includes('qwen3:8b'));
     const traces = (await getJson(`${herd.url}/dashboard/api/traces?limit=3`)).body;
-    assert.deepEqual(traces.map((t) => [t.status, t.node_id, t.model]), Array(3).fill(['completed', 'big', 'qwen3:8b']));
+    assert.deepEqual(traces.map((t) => [t.status, t.node_id, t.model, t.auto_pulled]), Array(3).fill(['completed', 'big', 'qwen3:8b', true]));
+    // A request for a model already there is not marked.
+    const again = await postJson(`${herd.url}/api/chat`, { model: 'qwen3:8b', messages: [{ role: 'user', content: 'x' }], stream: false });
+    assert.equal(again.headers.get('x-fleet-pulled'), null);
+    assert.equal((await getJson(`${herd.url}/dashboard/api/traces?limit=1`)).body[0].auto_pulled, false);
   } finally {
     await loop.stop();
   }
