@@ -510,7 +510,7 @@ static int build_body(struct fwd *f)
     return 0;
 }
 
-static void start_upstream(struct fwd *f)
+void fwd_start_upstream(struct fwd *f)
 {
     static const struct httpc_callbacks cb = {on_response, on_data, on_done};
     struct coord *c = f->c;
@@ -537,16 +537,11 @@ static void start_upstream(struct fwd *f)
     }
 }
 
-void fwd_start_upstream(struct fwd *f)
-{
-    start_upstream(f);
-}
-
 static void on_admit_event(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    start_upstream(arg);
+    fwd_start_upstream(arg);
 }
 
 static void on_admitted(struct fq_waiter *w)

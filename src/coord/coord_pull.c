@@ -138,10 +138,7 @@ static const struct node *pull_target(struct coord *c, const char *model)
     const struct node *best = NULL;
     for (size_t i = 0; i < c->registry.n; i++) {
         const struct node *n = c->registry.nodes[i];
-        if (n->status == NODE_OFFLINE || n->draining || !n->has_ollama || !n->ollama_up ||
-            n->pressure == PRESSURE_CRITICAL)
-            continue;
-        if (n->capacity.present && strcmp(n->capacity.mode, "paused") == 0)
+        if (score_node_usable(n) != SCORE_ELIGIBLE)
             continue;
         double avail = node_available_gb(n);
         if (n->has_memory && avail < need)

@@ -137,7 +137,8 @@ static void explain(const struct score_result *res, size_t n, char *out, size_t 
     }
 }
 
-/* Chooses the model. Returns 0, ROUTE_HOLD, ROUTE_PULL or 404 (message in err). */
+/* Chooses the model, once (before any node was tried). Returns 0, ROUTE_HOLD, ROUTE_PULL or
+ * 404 (message in err). */
 static int choose_model(struct fwd *f, char *err, size_t errlen)
 {
     struct coord *c = f->c;
@@ -146,15 +147,12 @@ static int choose_model(struct fwd *f, char *err, size_t errlen)
         struct score_result *res = NULL;
         size_t eligible = coord_rank_nodes(c, f->chain[k], f->tokens, false, &res);
         bool hot = best_loaded(f, res, eligible, f->chain[k], 0) != NULL;
-        bool any = false;
-        for (size_t i = 0; i < eligible && !any; i++)
-            any = !fwd_excluded(f, res[i].node->id);
         free(res);
         if (hot) {
             use_model(f, f->chain[k], "fallback_models");
             return 0;
         }
-        if (any && first_any < 0)
+        if (eligible > 0 && first_any < 0)
             first_any = k;
     }
     /* Loaded nowhere. Rather than a cold load, a loaded model of the same kind may serve: not

@@ -2,30 +2,6 @@
 
 #include <string.h>
 
-static const struct {
-    const char *name;
-    unsigned bit;
-} cap_names[] = {
-    {"completion", MCAP_COMPLETION}, {"tools", MCAP_TOOLS},         {"insert", MCAP_INSERT},
-    {"vision", MCAP_VISION},         {"embedding", MCAP_EMBEDDING}, {"thinking", MCAP_THINKING},
-};
-
-unsigned model_caps_parse(const json_t *caps)
-{
-    if (!json_is_array(caps))
-        return 0;
-    unsigned bits = MCAP_KNOWN;
-    size_t i;
-    const json_t *v;
-    json_array_foreach (caps, i, v) {
-        const char *s = json_string_value(v);
-        for (size_t k = 0; s && k < sizeof cap_names / sizeof cap_names[0]; k++)
-            if (strcmp(s, cap_names[k].name) == 0)
-                bits |= cap_names[k].bit;
-    }
-    return bits;
-}
-
 static bool name_has(const char *name, const char *const *words)
 {
     for (; *words; words++)

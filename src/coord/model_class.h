@@ -8,16 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-/* Capabilities as Ollama names them in /api/tags and /api/show. */
-enum model_cap {
-    MCAP_COMPLETION = 1u << 0,
-    MCAP_TOOLS = 1u << 1,
-    MCAP_INSERT = 1u << 2,
-    MCAP_VISION = 1u << 3,
-    MCAP_EMBEDDING = 1u << 4,
-    MCAP_THINKING = 1u << 5,
-    MCAP_KNOWN = 1u << 31, /* the node reported the model's capabilities */
-};
+#include "common/model_caps.h"
 
 enum model_category {
     MCAT_GENERAL,
@@ -26,10 +17,6 @@ enum model_category {
     MCAT_VISION,
     MCAT_EMBEDDING,
 };
-
-/* Capability bits from a JSON array of names (unknown names ignored), with MCAP_KNOWN set;
- * 0 when caps is not an array. */
-unsigned model_caps_parse(const json_t *caps);
 
 /* The model's category: embedding when it embeds and does not complete (or, with unknown
  * capabilities, when its name says so), else from its name: coder/codestral/devstral/

@@ -227,7 +227,7 @@ static int parse_models(const json_t *ollama, struct parsed *p, char *err, size_
             return -EINVAL;
         nm->size_gb = size > 0 ? size : 0;
         nm->context_length = ctx > 0 ? (int64_t)ctx : 0;
-        nm->caps = model_caps_parse(json_object_get(m, "capabilities"));
+        nm->caps = model_caps_from_json(json_object_get(m, "capabilities"));
         p->n_loaded++;
     }
     const json_t *avail = json_object_get(ollama, "models_available");
@@ -258,7 +258,7 @@ static int parse_models(const json_t *ollama, struct parsed *p, char *err, size_
             if (opt_num(m, "size_gb", &size, "ollama.models_available[]", err, errlen))
                 return -EINVAL;
             nm->size_gb = size > 0 ? size : 0;
-            nm->caps = model_caps_parse(json_object_get(m, "capabilities"));
+            nm->caps = model_caps_from_json(json_object_get(m, "capabilities"));
         }
         /* Names of other back-ends (mlx:...) are kept as given; they never match a request. */
         if (model_name_normalize(name, nm->name, sizeof nm->name) == 0)

@@ -126,11 +126,8 @@ static double context_fit(const struct score_weights *w, const struct node_model
     return w->context_fit_max;
 }
 
-enum score_verdict score_node(const struct score_weights *w, const struct score_request *req,
-                              const struct score_node_input *in, double median_bw, double now,
-                              struct score_breakdown *out)
+enum score_verdict score_node_usable(const struct node *n)
 {
-    const struct node *n = in->node;
     if (n->status == NODE_OFFLINE || n->draining)
         return SCORE_OFFLINE;
     if (!n->has_ollama || !n->ollama_up)
@@ -140,6 +137,17 @@ enum score_verdict score_node(const struct score_weights *w, const struct score_
     if (n->capacity.present &&
         (strcmp(n->capacity.mode, "paused") == 0 || n->capacity.availability_score < 0.2))
         return SCORE_PAUSED;
+    return SCORE_ELIGIBLE;
+}
+
+enum score_verdict score_node(const struct score_weights *w, const struct score_request *req,
+                              const struct score_node_input *in, double median_bw, double now,
+                              struct score_breakdown *out)
+{
+    const struct node *n = in->node;
+    enum score_verdict v = score_node_usable(n);
+    if (v != SCORE_ELIGIBLE)
+        return v;
     const struct node_model *loaded = node_loaded_model(n, req->model);
     if (!loaded && !node_has_model(n, req->model))
         return SCORE_NO_MODEL;

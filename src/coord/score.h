@@ -74,6 +74,10 @@ struct score_result {
     struct score_breakdown b;
 };
 
+/* The checks of stage 1 that do not depend on the model: SCORE_ELIGIBLE when the node may
+ * take new work at all, else why not (offline, no state, pressure, paused). */
+enum score_verdict score_node_usable(const struct node *n);
+
 /* Scores one node. now is wall time (for the warm tier); median_bw is the fleet's median
  * memory bandwidth (0 when unknown). Returns the verdict; the breakdown is filled only for
  * eligible nodes. */

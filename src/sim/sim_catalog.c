@@ -18,23 +18,23 @@ struct known_model {
 
 /* A few families the tests, demo and benchmarks use; anything else is described by shape. */
 static const struct known_model known[] = {
-    {"llama3.3", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 131072, 8192},
-    {"llama3.2-vision", "mllama", SIM_CAP_COMPLETION | SIM_CAP_VISION, 131072, 4096},
-    {"llama3.2", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 131072, 3072},
-    {"llama3.1", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 131072, 4096},
-    {"llama3", "llama", SIM_CAP_COMPLETION, 8192, 4096},
-    {"qwen2.5-coder", "qwen2", SIM_CAP_COMPLETION | SIM_CAP_TOOLS | SIM_CAP_INSERT, 32768, 3584},
-    {"qwen2.5", "qwen2", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 32768, 3584},
-    {"qwen3", "qwen3", SIM_CAP_COMPLETION | SIM_CAP_TOOLS | SIM_CAP_THINKING, 40960, 4096},
-    {"deepseek-r1", "qwen2", SIM_CAP_COMPLETION | SIM_CAP_THINKING, 131072, 3584},
-    {"gemma3", "gemma3", SIM_CAP_COMPLETION | SIM_CAP_VISION, 131072, 3840},
-    {"mistral", "llama", SIM_CAP_COMPLETION | SIM_CAP_TOOLS, 32768, 4096},
-    {"phi4", "phi3", SIM_CAP_COMPLETION, 16384, 5120},
-    {"llava", "llama", SIM_CAP_COMPLETION | SIM_CAP_VISION, 4096, 4096},
-    {"nomic-embed-text", "nomic-bert", SIM_CAP_EMBEDDING, 2048, 768},
-    {"mxbai-embed-large", "bert", SIM_CAP_EMBEDDING, 512, 1024},
-    {"all-minilm", "bert", SIM_CAP_EMBEDDING, 512, 384},
-    {"bge-m3", "bert", SIM_CAP_EMBEDDING, 8192, 1024},
+    {"llama3.3", "llama", MCAP_COMPLETION | MCAP_TOOLS, 131072, 8192},
+    {"llama3.2-vision", "mllama", MCAP_COMPLETION | MCAP_VISION, 131072, 4096},
+    {"llama3.2", "llama", MCAP_COMPLETION | MCAP_TOOLS, 131072, 3072},
+    {"llama3.1", "llama", MCAP_COMPLETION | MCAP_TOOLS, 131072, 4096},
+    {"llama3", "llama", MCAP_COMPLETION, 8192, 4096},
+    {"qwen2.5-coder", "qwen2", MCAP_COMPLETION | MCAP_TOOLS | MCAP_INSERT, 32768, 3584},
+    {"qwen2.5", "qwen2", MCAP_COMPLETION | MCAP_TOOLS, 32768, 3584},
+    {"qwen3", "qwen3", MCAP_COMPLETION | MCAP_TOOLS | MCAP_THINKING, 40960, 4096},
+    {"deepseek-r1", "qwen2", MCAP_COMPLETION | MCAP_THINKING, 131072, 3584},
+    {"gemma3", "gemma3", MCAP_COMPLETION | MCAP_VISION, 131072, 3840},
+    {"mistral", "llama", MCAP_COMPLETION | MCAP_TOOLS, 32768, 4096},
+    {"phi4", "phi3", MCAP_COMPLETION, 16384, 5120},
+    {"llava", "llama", MCAP_COMPLETION | MCAP_VISION, 4096, 4096},
+    {"nomic-embed-text", "nomic-bert", MCAP_EMBEDDING, 2048, 768},
+    {"mxbai-embed-large", "bert", MCAP_EMBEDDING, 512, 1024},
+    {"all-minilm", "bert", MCAP_EMBEDDING, 512, 384},
+    {"bge-m3", "bert", MCAP_EMBEDDING, 8192, 1024},
 };
 
 /* Reads a parameter count such as "7b", "0.5b", "70b", "8x7b", "270m" from a tag. */
@@ -92,7 +92,7 @@ void sim_catalog_describe(const char *name, double size_gb, struct sim_model_spe
                (isalpha((unsigned char)base[n]) || base[n] == '_'))
             n++;
         snprintf(spec->family, sizeof spec->family, "%.*s", (int)(n ? n : base_len), base);
-        spec->caps = embed_name ? SIM_CAP_EMBEDDING : SIM_CAP_COMPLETION | SIM_CAP_TOOLS;
+        spec->caps = embed_name ? MCAP_EMBEDDING : MCAP_COMPLETION | MCAP_TOOLS;
         spec->context_length = embed_name ? 2048 : 32768;
         spec->embedding_length = embed_name ? 768 : 4096;
     }
@@ -122,30 +122,4 @@ void sim_catalog_describe(const char *name, double size_gb, struct sim_model_spe
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(spec->digest + 2 * i, 3, "%02x", md[i]);
     spec->modified_at = 1735689600.0; /* 2025-01-01: stable output for a given profile */
-}
-
-static const struct {
-    unsigned bit;
-    const char *name;
-} cap_names[] = {
-    {SIM_CAP_COMPLETION, "completion"}, {SIM_CAP_TOOLS, "tools"},
-    {SIM_CAP_INSERT, "insert"},         {SIM_CAP_VISION, "vision"},
-    {SIM_CAP_EMBEDDING, "embedding"},   {SIM_CAP_THINKING, "thinking"},
-};
-
-size_t sim_caps_names(unsigned caps, const char **out, size_t max)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0] && n < max; i++)
-        if (caps & cap_names[i].bit)
-            out[n++] = cap_names[i].name;
-    return n;
-}
-
-unsigned sim_cap_parse(const char *name)
-{
-    for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
-        if (strcasecmp(name, cap_names[i].name) == 0)
-            return cap_names[i].bit;
-    return 0;
 }

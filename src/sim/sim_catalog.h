@@ -8,18 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/model_caps.h"
 #include "common/model_name.h"
 
 #define SIM_NAME_MAX MODEL_NAME_MAX
-
-enum sim_cap {
-    SIM_CAP_COMPLETION = 1 << 0,
-    SIM_CAP_TOOLS = 1 << 1,
-    SIM_CAP_INSERT = 1 << 2,
-    SIM_CAP_VISION = 1 << 3,
-    SIM_CAP_EMBEDDING = 1 << 4,
-    SIM_CAP_THINKING = 1 << 5,
-};
 
 struct sim_model_spec {
     char name[SIM_NAME_MAX]; /* normalised: "llama3.2:latest" */
@@ -28,7 +20,7 @@ struct sim_model_spec {
     char parameter_size[16]; /* "7.6B" */
     char quantization[16];   /* "Q4_K_M" */
     char digest[65];         /* sha256 hex of the name: stable across runs */
-    unsigned caps;           /* enum sim_cap */
+    unsigned caps;           /* enum model_cap */
     int64_t context_length;  /* trained context */
     int embedding_length;
     double prompt_tps;  /* base prompt speed on its machine; 0 = derived */
@@ -39,12 +31,5 @@ struct sim_model_spec {
 /* Fills spec for a model called name (normalised here) of size_gb, from a table of known
  * models or from the name's shape ("7b" tag, "embed" in the name). */
 void sim_catalog_describe(const char *name, double size_gb, struct sim_model_spec *spec);
-
-/* Capability names in Ollama's order ("completion", "tools", ...); writes up to max names to
- * out and returns how many. */
-size_t sim_caps_names(unsigned caps, const char **out, size_t max);
-
-/* Parses a capability name. Returns the bit, or 0 when unknown. */
-unsigned sim_cap_parse(const char *name);
 
 #endif

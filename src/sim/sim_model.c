@@ -95,7 +95,7 @@ int64_t sim_effective_num_ctx(const struct sim_machine *m, const struct sim_mode
 
 int sim_runner_parallel(const struct sim_machine *m, const struct sim_model_spec *model)
 {
-    if (model->caps & SIM_CAP_EMBEDDING)
+    if (model->caps & MCAP_EMBEDDING)
         return 1;
     return m->spec.num_parallel > 0 ? m->spec.num_parallel : 1;
 }

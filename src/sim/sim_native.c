@@ -49,16 +49,6 @@ static void handle_version(struct httpd_req *r, void *arg)
     httpd_reply_json(r, 200, NULL, json_pack("{s:s}", "version", n->machine.spec.version), false);
 }
 
-static json_t *capabilities_json(unsigned caps)
-{
-    const char *names[8];
-    size_t k = sim_caps_names(caps, names, 8);
-    json_t *a = json_array();
-    for (size_t i = 0; i < k; i++)
-        json_array_append_new(a, json_string(names[i]));
-    return a;
-}
-
 static int cmp_modified_desc(const void *a, const void *b)
 {
     const struct sim_model_spec *x = *(const struct sim_model_spec *const *)a;
@@ -87,7 +77,7 @@ static void handle_tags(struct httpd_req *r, void *arg)
                                         "model", s->name, "modified_at", ts, "size",
                                         (json_int_t)sim_gb_bytes(s->size_gb), "digest", s->digest,
                                         "details", sim_model_details_json(s), "capabilities",
-                                        capabilities_json(s->caps)));
+                                        model_caps_to_json(s->caps)));
     }
     free(sorted);
     httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
@@ -204,7 +194,7 @@ static void handle_show(struct httpd_req *r, void *arg)
                               "simulated model, no licence", "modelfile", modelfile, "parameters",
                               "stop \"<|end|>\"", "template", "{{ .Prompt }}", "details",
                               sim_model_details_json(s), "model_info", info, "capabilities",
-                              capabilities_json(s->caps), "modified_at", ts);
+                              model_caps_to_json(s->caps), "modified_at", ts);
         httpd_reply_json(r, 200, NULL, o, false);
     }
     json_decref(body);
@@ -529,13 +519,13 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
         snprintf(err, errlen, "model '%s' not found", name);
         return 404;
     }
-    if (!(spec->caps & SIM_CAP_COMPLETION)) {
+    if (!(spec->caps & MCAP_COMPLETION)) {
         snprintf(err, errlen, "\"%s\" does not support %s", name, chat ? "chat" : "generate");
         return 400;
     }
     /* think: true, false, or an effort level */
     const json_t *think = json_object_get(body, "think");
-    bool thinking = (spec->caps & SIM_CAP_THINKING) != 0;
+    bool thinking = (spec->caps & MCAP_THINKING) != 0;
     if (json_is_string(think)) {
         const char *t = json_string_value(think);
         if (strcmp(t, "low") && strcmp(t, "medium") && strcmp(t, "high") && strcmp(t, "max")) {
@@ -554,7 +544,7 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
         thinking = false;
     const json_t *tools = json_object_get(body, "tools");
     bool has_tools = json_is_array(tools) && json_array_size(tools) > 0;
-    if (has_tools && !(spec->caps & SIM_CAP_TOOLS)) {
+    if (has_tools && !(spec->caps & MCAP_TOOLS)) {
         snprintf(err, errlen, "registry.ollama.ai/library/%s does not support tools", norm);
         return 400;
     }
@@ -629,7 +619,7 @@ int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_pa
         const char *prompt = jsonx_str_or(body, "prompt", "");
         const char *system = jsonx_str(body, "system");
         const char *suffix = jsonx_str(body, "suffix");
-        if (suffix && *suffix && !(spec->caps & SIM_CAP_INSERT)) {
+        if (suffix && *suffix && !(spec->caps & MCAP_INSERT)) {
             hbuf_free(&text);
             snprintf(err, errlen, "registry.ollama.ai/library/%s does not support insert", norm);
             return 400;

@@ -242,8 +242,8 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
                         size_t k;
                         json_t *cap;
                         json_array_foreach (caps, k, cap)
-                            spec.caps |=
-                                sim_cap_parse(json_string_value(cap) ? json_string_value(cap) : "");
+                            spec.caps |= model_cap_parse(
+                                json_string_value(cap) ? json_string_value(cap) : "");
                     }
                     if (jsonx_bool_or(m, "loaded", false) && sim_config_add_loaded(c, spec.name))
                         return -ENOMEM;

@@ -2,7 +2,7 @@
 // offer (one pull per model, however many requests want it), then served.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSim, startHerd, heartbeatLoop, postJson, getJson, simRequests, simState, eventually } from './lib/harness.mjs';
+import { startSim, startHerd, heartbeatLoop, postJson, getJson, simRequests, simState, eventually, fault } from './lib/harness.mjs';
 
 let small;
 let big;
@@ -95,6 +95,45 @@ test('FLEET_AUTO_PULL=false: 404 at once, nothing pulled', async () => {
     const r = await postJson(`${herd.url}/api/chat`, { model: 'mistral', messages: [] });
     assert.equal(r.status, 404);
     assert.match(r.body.error, /model 'mistral' not found/);
+    assert.equal((await pulls(big)).length + (await pulls(small)).length, before);
+  } finally {
+    await loop.stop();
+  }
+});
+
+test('a pull the node fails: 502 with its reason; a client that leaves while waiting is let go', async () => {
+  const herd = await startHerd();
+  const loop = heartbeatLoop(herd, nodes, facts);
+  await loop.ready;
+  try {
+    await fault(big.url, { kind: 'fail', status: 500, message: 'disk full', path: '/api/pull', count: 1 });
+    const r = await postJson(`${herd.url}/api/chat`, { model: 'qwen2.5:14b', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(r.status, 502);
+    assert.match(r.body.error, /pulling it onto big failed: .*disk full/);
+    // The next request for it starts a new pull; its client leaves before the pull ends.
+    const ctrl = new AbortController();
+    const gone = postJson(`${herd.url}/api/chat`, { model: 'qwen2.5:14b', messages: [] }, { signal: ctrl.signal }).catch((e) => e);
+    await eventually(async () => (await simState(big.url)).pulls === 1);
+    ctrl.abort();
+    await gone;
+    const t = await eventually(async () => (await getJson(`${herd.url}/dashboard/api/traces?limit=1`)).body.find((x) => x.status === 'client_disconnected'));
+    assert.equal(t.model, 'qwen2.5:14b');
+    // The pull itself goes on, and the model lands on the node.
+    await eventually(async () => (await getJson(`${big.url}/api/tags`)).body.models.some((m) => m.name === 'qwen2.5:14b'), { timeoutMs: 10000 });
+  } finally {
+    await loop.stop();
+  }
+});
+
+test('no node has the memory for the model: 404 saying so, nothing pulled', async () => {
+  const herd = await startHerd();
+  const loop = heartbeatLoop(herd, nodes, facts);
+  await loop.ready;
+  try {
+    const before = (await pulls(big)).length + (await pulls(small)).length;
+    const r = await postJson(`${herd.url}/api/generate`, { model: 'deepseek-r1:671b', prompt: 'x' });
+    assert.equal(r.status, 404);
+    assert.match(r.body.error, /no node has the memory to pull it \(about \d+/);
     assert.equal((await pulls(big)).length + (await pulls(small)).length, before);
   } finally {
     await loop.stop();

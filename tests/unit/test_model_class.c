@@ -18,7 +18,7 @@ static json_t *load(const char *text)
 static unsigned caps_of(const char *text)
 {
     json_t *a = load(text);
-    unsigned caps = model_caps_parse(a);
+    unsigned caps = model_caps_from_json(a);
     json_decref(a);
     return caps;
 }
@@ -29,9 +29,9 @@ static void capabilities_are_parsed_and_unknown_names_ignored(void **state)
     assert_int_equal(caps_of("[\"completion\",\"tools\",\"audio\"]"),
                      MCAP_KNOWN | MCAP_COMPLETION | MCAP_TOOLS);
     assert_int_equal(caps_of("[]"), MCAP_KNOWN);
-    assert_int_equal(model_caps_parse(NULL), 0u);
+    assert_int_equal(model_caps_from_json(NULL), 0u);
     json_t *s = json_string("tools");
-    assert_int_equal(model_caps_parse(s), 0u);
+    assert_int_equal(model_caps_from_json(s), 0u);
     json_decref(s);
 }
 

@@ -34,18 +34,18 @@ static void describe_known_and_unknown(void **state)
     assert_string_equal(s.family, "qwen2");
     assert_string_equal(s.parameter_size, "7.0B");
     assert_string_equal(s.quantization, "Q4_K_M");
-    assert_true(s.caps & SIM_CAP_TOOLS);
+    assert_true(s.caps & MCAP_TOOLS);
     assert_int_equal(strlen(s.digest), 64);
 
     sim_catalog_describe("nomic-embed-text", 0.27, &s);
     assert_string_equal(s.name, "nomic-embed-text:latest");
-    assert_int_equal(s.caps, SIM_CAP_EMBEDDING);
+    assert_int_equal(s.caps, MCAP_EMBEDDING);
     assert_int_equal(s.embedding_length, 768);
 
     sim_catalog_describe("mymodel:70b-q8", 75, &s);
     assert_string_equal(s.parameter_size, "70B");
     assert_string_equal(s.quantization, "Q8_0");
-    assert_true(s.caps & SIM_CAP_COMPLETION);
+    assert_true(s.caps & MCAP_COMPLETION);
 
     struct sim_model_spec t;
     sim_catalog_describe("mymodel:70b-q8", 75, &t);
@@ -56,13 +56,13 @@ static void capability_names(void **state)
 {
     (void)state;
     const char *names[8];
-    size_t n = sim_caps_names(SIM_CAP_COMPLETION | SIM_CAP_VISION | SIM_CAP_TOOLS, names, 8);
+    size_t n = model_caps_names(MCAP_COMPLETION | MCAP_VISION | MCAP_TOOLS, names, 8);
     assert_int_equal(n, 3);
     assert_string_equal(names[0], "completion");
     assert_string_equal(names[1], "tools");
     assert_string_equal(names[2], "vision");
-    assert_int_equal(sim_cap_parse("thinking"), SIM_CAP_THINKING);
-    assert_int_equal(sim_cap_parse("flying"), 0);
+    assert_int_equal(model_cap_parse("thinking"), MCAP_THINKING);
+    assert_int_equal(model_cap_parse("flying"), 0);
 }
 
 int main(void)
