@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 int fsutil_mkdir_p(const char *path)
@@ -20,4 +22,20 @@ int fsutil_mkdir_p(const char *path)
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
         return -errno;
     return 0;
+}
+
+void fsutil_expand_home(char **path)
+{
+    if (!*path || (*path)[0] != '~' || ((*path)[1] != '/' && (*path)[1] != '\0'))
+        return;
+    const char *home = getenv("HOME");
+    if (!home)
+        return;
+    size_t n = strlen(home) + strlen(*path) + 1;
+    char *p = malloc(n);
+    if (!p)
+        return;
+    snprintf(p, n, "%s%s", home, *path + 1);
+    free(*path);
+    *path = p;
 }

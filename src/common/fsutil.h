@@ -5,4 +5,8 @@
 /* Creates a directory and its missing parents (mode 0755). 0 or a negative errno. */
 int fsutil_mkdir_p(const char *path);
 
+/* Replaces a leading "~" or "~/" of *path with $HOME; *path is a malloc'ed string that may be
+ * replaced (the old one is freed). Unchanged when HOME is unset or on ENOMEM. */
+void fsutil_expand_home(char **path);
+
 #endif

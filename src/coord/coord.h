@@ -24,6 +24,9 @@ struct coord_settings {
     char *host;
     int64_t port;
     char *data_dir;
+    bool mdns;
+    char *mdns_service_name;
+    char *mdns_address;
     double heartbeat_interval;
     double heartbeat_timeout;
     double heartbeat_offline;

@@ -1,4 +1,5 @@
 /* herd: the coordinator. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include "common/fsutil.h"
 #include "common/timeutil.h"
 #include "coord/coord.h"
+#include "net/mdns.h"
+#include "net/mdns_service.h"
 
 extern char **environ;
 
@@ -55,21 +58,57 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     on_drain_check(-1, 0, c);
 }
 
-/* "~/x" to "$HOME/x", in place (the buffer is replaced). */
-static void expand_home(char **path)
+/* Advertises herd as _fleet-manager._tcp so herd-node finds it. A coordinator bound to a
+ * loopback address cannot be reached from the network, so it is not advertised; nor is one
+ * without a multicast socket (that is logged, and herd runs on: nodes can use --router-url). */
+static struct mdns *advertise(struct event_base *loop, const struct coord_settings *s, int port,
+                              struct mdns_service **out)
 {
-    if (!*path || (*path)[0] != '~' || ((*path)[1] != '/' && (*path)[1] != '\0'))
-        return;
-    const char *home = getenv("HOME");
-    if (!home)
-        return;
-    size_t n = strlen(home) + strlen(*path) + 1;
-    char *p = malloc(n);
-    if (!p)
-        return;
-    snprintf(p, n, "%s%s", home, *path + 1);
-    free(*path);
-    *path = p;
+    *out = NULL;
+    if (strncmp(s->host, "127.", 4) == 0 || strcmp(s->host, "::1") == 0 ||
+        strcmp(s->host, "localhost") == 0) {
+        LOG_INFO("mDNS: not advertising (listening on %s only)", s->host);
+        return NULL;
+    }
+    char err[256];
+    const char *addr = s->mdns_address && *s->mdns_address ? s->mdns_address : NULL;
+    if (!addr && strcmp(s->host, "0.0.0.0") != 0)
+        addr = s->host; /* bound to one address: advertise that one */
+    struct mdns *m = mdns_new(loop, addr, err, sizeof err);
+    if (!m) {
+        LOG_WARN("mDNS: cannot advertise herd (%s); nodes need --router-url", err);
+        return NULL;
+    }
+    char host[64] = "", label[80], port_txt[24], version_txt[48];
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "host");
+    host[strcspn(host, ".")] = '\0';
+    snprintf(label, sizeof label, "herd-%s", host);
+    for (char *p = label; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '-';
+    snprintf(port_txt, sizeof port_txt, "port=%d", port);
+    snprintf(version_txt, sizeof version_txt, "version=%s", HERD_VERSION);
+    const char *txt[] = {version_txt, port_txt, "api=ollama,openai", "tls=0", "auth=0", NULL};
+    struct mdns_service_opts o = {.type = HERD_MDNS_TYPE,
+                                  .instance = s->mdns_service_name,
+                                  .host_label = label,
+                                  .port = (uint16_t)port,
+                                  .txt = txt};
+    *out = mdns_service_new(m, &o, err, sizeof err);
+    if (!*out) {
+        LOG_WARN("mDNS: cannot advertise herd: %s", err);
+        mdns_free(m);
+        return NULL;
+    }
+    char ip[INET_ADDRSTRLEN];
+    struct in_addr a = mdns_address(m);
+    inet_ntop(AF_INET, &a, ip, sizeof ip);
+    LOG_INFO("mDNS: advertising '%s' (%s) at %s:%d", mdns_service_instance(*out), HERD_MDNS_TYPE,
+             ip, port);
+    if (mdns_interfaces(m) == 0)
+        LOG_WARN("mDNS: no multicast network interface is up yet; will advertise when one is");
+    return m;
 }
 
 int main(int argc, char **argv)
@@ -80,6 +119,8 @@ int main(int argc, char **argv)
     char env_file[4096];
     int exit_code = 1;
     struct coord *c = NULL;
+    struct mdns *mdns = NULL;
+    struct mdns_service *advert = NULL;
     const struct cfg_spec *spec = &coord_config_spec;
 
     int rc =
@@ -112,7 +153,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd: log levels are debug, info, warn, error or off\n");
         goto out;
     }
-    expand_home(&s.data_dir);
+    fsutil_expand_home(&s.data_dir);
     rc = fsutil_mkdir_p(s.data_dir);
     if (rc) {
         fprintf(stderr, "herd: cannot create the data directory %s: %s\n", s.data_dir,
@@ -150,6 +191,8 @@ int main(int argc, char **argv)
     /* Tests and scripts that ask for port 0 read the port from stdout. */
     printf("herd listening on port %d\n", port);
     fflush(stdout);
+    if (s.mdns)
+        mdns = advertise(base, &s, port, &advert);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, c);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, c);
     event_add(sigint, NULL);
@@ -162,6 +205,8 @@ int main(int argc, char **argv)
     exit_code = 0;
 
 out:
+    mdns_service_free(advert);
+    mdns_free(mdns);
     coord_free(c);
     if (base)
         event_base_free(base);
