@@ -113,7 +113,7 @@ static void recent_cpu(const struct capacity *c, double now, double *current, do
     *trend = clampd((b / (n - half) - a / half) / 50.0, -1, 1);
 }
 
-static void map_score(struct cap_decision *d, double total_gb, double hist_cpu)
+void capacity_map_score(struct cap_decision *d, double total_gb, double hist_cpu)
 {
     double s = d->score;
     if (s < 0.2) {
@@ -187,7 +187,7 @@ struct cap_decision capacity_decide(const struct capacity *c, double now, double
     double cur = fmax(0, 1 - 0.7 * cur_cpu / 100 - 0.3 * c->last_mem_pct / 100);
     double trend = clampd(0.5 - 0.5 * cpu_trend, 0, 1);
     d.score = clampd(hist * 0.4 * conf + cur * (0.4 + 0.4 * (1 - conf)) + trend * 0.2, 0, 1);
-    map_score(&d, total, hist_cpu);
+    capacity_map_score(&d, total, hist_cpu);
     return d;
 }
 

@@ -71,6 +71,12 @@ void capacity_observe(struct capacity *c, double now, double cpu_pct, double mem
 struct cap_decision capacity_decide(const struct capacity *c, double now, double mem_total_gb,
                                     const struct cap_override *o);
 
+/* Sets d's mode, ceiling and reason from d->score (reference §6): below 0.2 paused (no
+ * memory), below 0.4 learned_low (1/8 of memory, at most 16 GB), below 0.6 learned_medium
+ * (1/4, at most 32 GB), below 0.8 learned_high (1/2, at most 64 GB), else full (80 %).
+ * hist_cpu (the slot's mean CPU) tells a busy slot from a busy moment in the reason. */
+void capacity_map_score(struct cap_decision *d, double total_gb, double hist_cpu);
+
 /* The slot's decayed history as of now: mean CPU percent and hours observed. */
 void capacity_slot_history(const struct capacity *c, int slot, double now, double *mean_cpu,
                            double *hours);

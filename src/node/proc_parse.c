@@ -219,6 +219,7 @@ int proc_cpuinfo_parse(const char *text, struct cpuinfo *out)
     long *pairs = malloc(2 * CORE_PAIRS_MAX * sizeof *pairs);
     int n_pairs = 0;
     bool topology = true;
+    char board[sizeof out->model] = ""; /* "Model" of ARM boards without a "model name" */
     for (const char *p = text;; p = next_line(p)) {
         const char *e = line_end(p);
         const char *v;
@@ -232,6 +233,8 @@ int proc_cpuinfo_parse(const char *text, struct cpuinfo *out)
             out->model[n] = '\0';
             while (n && isspace((unsigned char)out->model[n - 1]))
                 out->model[--n] = '\0';
+        } else if ((v = cpuinfo_value(p, e, "Model")) != NULL && !board[0]) {
+            snprintf(board, sizeof board, "%.*s", (int)(e - v), v);
         } else if ((v = cpuinfo_value(p, e, "physical id")) != NULL) {
             phys = strtol(v, NULL, 10);
         } else if ((v = cpuinfo_value(p, e, "core id")) != NULL) {
@@ -256,6 +259,8 @@ int proc_cpuinfo_parse(const char *text, struct cpuinfo *out)
             break;
     }
     free(pairs);
+    if (!out->model[0])
+        memcpy(out->model, board, sizeof board);
     if (out->logical == 0)
         return -EINVAL;
     out->physical = topology && n_pairs > 0 ? n_pairs : out->logical;

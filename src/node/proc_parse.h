@@ -53,9 +53,9 @@ enum mem_pressure mem_pressure_classify(const struct meminfo *m, const struct ps
 /* "normal", "warn" or "critical". */
 const char *mem_pressure_name(enum mem_pressure p);
 
-/* What /proc/cpuinfo tells: the processor's model name ("" when absent, as on some ARM
- * boards), logical processors, and physical cores (distinct physical id / core id pairs; the
- * logical count when the file has no topology). */
+/* What /proc/cpuinfo tells: the processor's model name (on ARM boards without one, the
+ * board's "Model" line; "" when neither exists), logical processors, and physical cores (distinct
+ * physical id / core id pairs; the logical count when the file has no topology). */
 struct cpuinfo {
     char model[128];
     int logical;

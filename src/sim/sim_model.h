@@ -35,6 +35,7 @@ struct sim_machine_spec {
     double keep_alive_s;        /* OLLAMA_KEEP_ALIVE */
     int64_t context_length;     /* OLLAMA_CONTEXT_LENGTH; 0 = by VRAM tier */
     char version[32];           /* reported by /api/version */
+    char description[128];      /* free text: "RTX 4090 (24 GB VRAM) in a 64 GB PC" */
 };
 
 struct sim_slot {

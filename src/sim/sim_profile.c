@@ -285,8 +285,10 @@ static int apply_node_fields(const json_t *o, struct sim_node_config *c, const c
                 if (sim_config_add_fault(c, &fault))
                     return -ENOMEM;
             }
-        } else if (strcmp(key, "description") == 0) {
-            /* free text for people */
+        } else if (strcmp(key, "description") == 0 && json_is_string(v)) {
+            /* free text for people; herd-node --metrics herd-sim reports it as the chip */
+            snprintf(c->machine.description, sizeof c->machine.description, "%s",
+                     json_string_value(v));
         } else {
             snprintf(err, errlen, "%s: unknown or malformed field '%s'", where, key);
             return -EINVAL;

@@ -213,9 +213,16 @@ static void handle_state(struct httpd_req *r, void *arg)
                       ru->in_flight ? -1.0 : ru->expires_at - now, "slots", slots));
     }
     struct sim_engine_stats st = sim_engine_stats(n->engine);
+    /* The simulated machine as herd-node --metrics herd-sim reports it. */
+    json_t *machine =
+        json_pack("{s:f, s:f, s:f, s:f, s:i, s:s}", "memory_gb", m->spec.memory_gb,
+                  "memory_used_gb", sim_memory_used(m), "vram_gb", m->spec.vram_gb,
+                  "bandwidth_gbps", m->spec.bandwidth_gbps > 0 ? m->spec.bandwidth_gbps : 100.0,
+                  "num_parallel", m->spec.num_parallel, "description",
+                  m->spec.description[0] ? m->spec.description : "herd-sim machine");
     json_t *o = json_pack(
         "{s:s, s:i, s:f, s:f, s:o, s:i, s:i, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
-        "s:o, s:f}",
+        "s:o, s:f, s:o}",
         "node", m->spec.name, "port", n->port, "memory_gb", m->spec.memory_gb, "memory_used_gb",
         sim_memory_used(m), "runners", runners, "pending", sim_engine_pending(n->engine), "jobs",
         sim_engine_jobs(n->engine), "paused", sim_engine_paused(n->engine), "pulls",
@@ -223,7 +230,7 @@ static void handle_state(struct httpd_req *r, void *arg)
         (json_int_t)st.loads, "reloads", (json_int_t)st.reloads, "evictions",
         (json_int_t)st.evictions, "completed", (json_int_t)st.completed, "rejected",
         (json_int_t)st.rejected, "cancelled", (json_int_t)st.cancelled, "faults", faults_json(n),
-        "model_time", now);
+        "model_time", now, "machine", machine);
     httpd_reply_json(r, 200, NULL, o, false);
 }
 
