@@ -78,7 +78,9 @@ struct agent {
     /* capacity */
     struct capacity cap;
     struct cap_override override;
-    time_t override_mtime;
+    bool override_seen; /* the file's identity below is valid */
+    ino_t override_ino;
+    struct timespec override_mtim;
     char state_path[1024];
     char override_path[1024];
 
@@ -152,12 +154,18 @@ static void refresh_override(struct agent *a)
         if (a->override.mode != CAP_OVERRIDE_NONE)
             LOG_INFO("capacity override removed");
         a->override = (struct cap_override){CAP_OVERRIDE_NONE, 0};
-        a->override_mtime = 0;
+        a->override_seen = false;
         return;
     }
-    if (st.st_mtime == a->override_mtime && a->override_mtime != 0)
+    /* The command replaces the file (a new inode); two changes within a second differ in
+     * inode or in nanoseconds. */
+    if (a->override_seen && st.st_ino == a->override_ino &&
+        st.st_mtim.tv_sec == a->override_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == a->override_mtim.tv_nsec)
         return;
-    a->override_mtime = st.st_mtime;
+    a->override_seen = true;
+    a->override_ino = st.st_ino;
+    a->override_mtim = st.st_mtim;
     json_error_t je;
     json_t *o = json_load_file(a->override_path, 0, &je);
     struct cap_override ov;
@@ -333,8 +341,11 @@ static void on_beat(long status, const char *body, size_t len, int rc, const cha
     }
     a->failures++;
     a->failures_total++;
-    if (a->router_was_ok != 0 || strcmp(why, a->last_reply_error) != 0)
+    /* Once per outage; curl's messages carry timings, so a changed text is no news. */
+    if (a->router_was_ok != 0)
         LOG_WARN("heartbeat to %s failed: %s; retrying", a->router, why);
+    else if (strcmp(why, a->last_reply_error) != 0)
+        LOG_DEBUG("heartbeat to %s failed: %s", a->router, why);
     snprintf(a->last_reply_error, sizeof a->last_reply_error, "%s", why);
     a->router_was_ok = 0;
     /* Sooner than the interval at first, so a coordinator that restarts finds the node at once;

@@ -76,6 +76,7 @@ export async function startSim(args = [], { timeScale = '0.001', profile } = {})
     proc,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode !== null) return proc.exitCode;
+      if (signal === 'SIGKILL') proc.expectFailure = true; // killed on purpose
       proc.kill(signal);
       return new Promise((r) => proc.on('exit', (code) => r(code)));
     },
@@ -175,10 +176,54 @@ export async function startHerd(args = [], { env = {} } = {}) {
     url: `http://127.0.0.1:${port}`, port, dataDir, proc,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode !== null) return proc.exitCode;
+      if (signal === 'SIGKILL') proc.expectFailure = true; // killed on purpose
       proc.kill(signal);
       return new Promise((r) => proc.on('exit', (code) => r(code)));
     },
   };
+}
+
+// Starts herd-node for one Ollama (or herd-sim) URL; resolves once it runs. args come after the
+// defaults, so they override them. Returns { proc, dataDir, nodeId, stop, log() } where log()
+// reads the agent's JSON-lines log file.
+export async function startNode({ ollama, router, nodeId = 'node-a', interval = '0.2', args = [], netns, env = {}, dataDir = tempDir() } = {}) {
+  const argv = ['--node-id', nodeId, '--data-dir', dataDir, '--heartbeat-interval', String(interval),
+    '--console-log-level', 'warn', '--models-dir', dataDir];
+  if (ollama) argv.push('--ollama-host', ollama);
+  if (router) argv.push('--router-url', router);
+  argv.push(...args);
+  const bin = join(BUILD, 'herd-node');
+  const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, bin, ...argv]] : [bin, argv];
+  const proc = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent', ...env } });
+  proc.stderrText = '';
+  proc.stderr.on('data', (d) => { proc.stderrText += d; });
+  proc.stdout.on('data', () => {});
+  children.add(proc);
+  finished.push(proc);
+  proc.on('exit', () => children.delete(proc));
+  const logFile = join(dataDir, 'logs', 'herd-node.jsonl');
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)) : []);
+  const started = (l) => l.some((e) => /herd-node \S+: node /.test(e.msg));
+  await eventually(() => proc.exitCode !== null || started(log()), { timeoutMs: 10000 });
+  if (proc.exitCode !== null) {
+    proc.expectFailure = true;
+    throw new Error(`herd-node exited ${proc.exitCode}: ${proc.stderrText}`);
+  }
+  return {
+    proc, dataDir, nodeId, log,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null) return proc.exitCode;
+      if (signal === 'SIGKILL') proc.expectFailure = true; // killed on purpose
+      proc.kill(signal);
+      return new Promise((r) => proc.on('exit', (code) => r(code)));
+    },
+  };
+}
+
+// The node's entry in herd's /fleet/status, or undefined.
+export async function fleetNode(herdUrl, nodeId) {
+  const r = await getJson(`${herdUrl}/fleet/status`);
+  return (r.body.nodes || []).find((n) => n.node_id === nodeId);
 }
 
 // A heartbeat describing a simulated node as herd-node would: its loaded and available models
