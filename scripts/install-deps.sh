@@ -8,6 +8,7 @@ pkgs=(
   libevent-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3
   libmdnsd-dev libssl-dev libcmocka-dev
   curl ca-certificates python3
+  python3-zeroconf iproute2
 )
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

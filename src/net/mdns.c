@@ -37,6 +37,7 @@ struct mdns {
     struct message *msg;
     unsigned char *packet; /* MAX_PACKET_LEN: message_parse may read that far */
     size_t packet_used;    /* bytes of the last packet, zeroed before the next one */
+    bool in_response;      /* the packet being processed is a response */
 };
 
 static void rearm(struct mdns *m);
@@ -97,6 +98,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         memset(m->msg, 0, sizeof *m->msg);
         if (message_parse(m->msg, m->packet) != 0)
             continue;
+        m->in_response = m->msg->header.qr;
         mdnsd_in(m->d, m->msg, from.sin_addr, ntohs(from.sin_port));
         /* Responders put the SRV, TXT and A records of a PTR answer in the additional
          * section; libmdnsd reads answers only, so hand it those as answers too. */
@@ -105,6 +107,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             m->msg->ancount = m->msg->arcount;
             mdnsd_in(m->d, m->msg, from.sin_addr, ntohs(from.sin_port));
         }
+        m->in_response = false;
     }
     send_queued(m);
     rearm(m);
@@ -219,6 +222,8 @@ struct mdns *mdns_new(struct event_base *base, const char *lan_ip, char *err, si
     m->msg = calloc(1, sizeof *m->msg);
     m->packet = calloc(1, MAX_PACKET_LEN);
     m->d = mdnsd_new(QCLASS_IN, MDNS_FRAME);
+    if (getenv("HERD_MDNS_TRACE"))
+        mdnsd_log_level("debug");
     m->readable = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, m);
     m->wake = evtimer_new(base, on_wake, m);
     m->recheck = event_new(base, -1, EV_PERSIST, on_recheck, m);
@@ -249,6 +254,11 @@ struct event_base *mdns_base(const struct mdns *m)
 struct in_addr mdns_address(const struct mdns *m)
 {
     return m->addr;
+}
+
+bool mdns_reading_response(const struct mdns *m)
+{
+    return m->in_response;
 }
 
 int mdns_interfaces(const struct mdns *m)

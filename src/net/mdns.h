@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The DNS-SD service type herd advertises and herd-node looks for. */
@@ -37,6 +38,11 @@ struct event_base *mdns_base(const struct mdns *m);
 
 /* The LAN address in use (network byte order). */
 struct in_addr mdns_address(const struct mdns *m);
+
+/* While libmdnsd processes a received packet (in its callbacks): whether the packet is a
+ * response, whose answers come from their owner, rather than a query, whose "known answers"
+ * are only what the asker has cached (perhaps from a machine that is gone). */
+bool mdns_reading_response(const struct mdns *m);
 
 /* How many interfaces the socket has joined the mDNS group on. */
 int mdns_interfaces(const struct mdns *m);

@@ -48,12 +48,13 @@ static bool same_name(const char *a, const char *b)
 }
 
 /* Someone else's answer for one of our unique names, with other data: a clash. Our own
- * packets come back through multicast loopback with the same data, and goodbyes (TTL 0)
- * only withdraw. */
+ * packets come back through multicast loopback with the same data, goodbyes (TTL 0) only
+ * withdraw, and the known answers of a query are a cache's memory (of a coordinator that
+ * crashed, say), not a claim. */
 static void on_record(const struct resource *r, void *arg)
 {
     struct mdns_service *s = arg;
-    if (!r->name || r->ttl == 0 || s->clash)
+    if (!r->name || r->ttl == 0 || s->clash || !mdns_reading_response(s->m))
         return;
     bool clash = false;
     if (same_name(r->name, s->full) && r->type == QTYPE_SRV)

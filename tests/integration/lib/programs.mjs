@@ -20,6 +20,12 @@ export async function stopAll() {
   return finished.filter((c) => !c.expectFailure && (c.exitCode !== 0 || /Sanitizer|runtime error:/.test(c.stderrText)));
 }
 
+// Spawns a program, inside network namespace netns when given (ip netns exec replaces itself
+// with the program, so the child is the program).
+export function spawnIn(netns, bin, argv, opts) {
+  return netns ? spawn('ip', ['netns', 'exec', netns, bin, ...argv], opts) : spawn(bin, argv, opts);
+}
+
 export function tempDir() {
   const d = mkdtempSync(join(tmpdir(), 'herd-test-'));
   scratch.push(d);
@@ -45,7 +51,7 @@ async function waitForFile(path, proc, timeoutMs) {
 // Starts herd-sim with extra arguments; resolves to { url, port, nodes, proc, stop }.
 // Models stay loaded unless a test says otherwise: at a time scale of 0.001, Ollama's default
 // five minutes of keep-alive last 0.3 s, less than a test file takes.
-export async function startSim(args = [], { timeScale = '0.001', profile } = {}) {
+export async function startSim(args = [], { timeScale = '0.001', profile, netns } = {}) {
   const dir = tempDir();
   const ready = join(dir, 'ready.json');
   const argv = ['--port', '0', '--ready-file', ready, '--time-scale', timeScale, '--log-level', 'warn', '--keep-alive', '-1', ...args];
@@ -54,7 +60,7 @@ export async function startSim(args = [], { timeScale = '0.001', profile } = {})
     writeFileSync(p, JSON.stringify(profile));
     argv.push('--profile', p);
   }
-  const proc = spawn(join(BUILD, 'herd-sim'), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawnIn(netns, join(BUILD, 'herd-sim'), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stderrText = '';
   proc.stderr.on('data', (d) => { proc.stderrText += d; });
   proc.stdout.on('data', () => {});
@@ -152,11 +158,11 @@ export function haveCommand(cmd) {
 
 // Starts herd on a free port with its data in a temporary directory (env: more FLEET_*
 // variables); resolves to { url, port, dataDir, proc, stop }.
-export async function startHerd(args = [], { env = {} } = {}) {
+export async function startHerd(args = [], { env = {}, netns } = {}) {
   const dataDir = tempDir();
   const argv = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--heartbeat-interval', '0.2',
     '--console-log-level', 'warn', ...args];
-  const proc = spawn(join(BUILD, 'herd'), argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent', ...env } });
+  const proc = spawnIn(netns, join(BUILD, 'herd'), argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent', ...env } });
   proc.stderrText = '';
   proc.stderr.on('data', (d) => { proc.stderrText += d; });
   children.add(proc);
@@ -192,9 +198,7 @@ export async function startNode({ ollama, router, nodeId = 'node-a', interval = 
   if (ollama) argv.push('--ollama-host', ollama);
   if (router) argv.push('--router-url', router);
   argv.push(...args);
-  const bin = join(BUILD, 'herd-node');
-  const [cmd, cmdArgs] = netns ? ['ip', ['netns', 'exec', netns, bin, ...argv]] : [bin, argv];
-  const proc = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent', ...env } });
+  const proc = spawnIn(netns, join(BUILD, 'herd-node'), argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_ENV_FILE: '/nonexistent', ...env } });
   proc.stderrText = '';
   proc.stderr.on('data', (d) => { proc.stderrText += d; });
   proc.stdout.on('data', () => {});
