@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds herd, and runs the demo: herd on http://127.0.0.1:11435 in
 # front of a fleet of three simulated Ollama machines (profiles/demo-fleet.json, ports
-# 11501-11503). Stop it with Ctrl-C.
+# 11501-11503), each with a real herd-node agent beside it reporting the simulated machine.
+# An Ollama already running on this machine (http://127.0.0.1:11434) joins the fleet too,
+# through its own herd-node. Stop it with Ctrl-C.
 #   HERD_DEMO_TIME_SCALE=0.1 scripts/demo.sh   runs every modelled delay 10x faster
 #   HERD_DEMO_DATA=DIR                         where herd keeps latency.db and its logs
 set -euo pipefail
@@ -13,7 +15,11 @@ cmake --build build -j"$(nproc)"
 data="${HERD_DEMO_DATA:-$PWD/build/demo-data}"
 mkdir -p "$data"
 pids=()
+agents=()
 cleanup() {
+  # The agents first, so their goodbye reaches herd before herd stops.
+  for pid in "${agents[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${agents[@]}"; do wait "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
@@ -30,8 +36,21 @@ for port in 11435 11501 11502 11503; do
     sleep 0.1
   done
 done
-node scripts/demo-heartbeats.mjs profiles/demo-fleet.json http://127.0.0.1:11435 5 &
-pids+=($!)
+# One agent per simulated machine, as on a real fleet (--metrics herd-sim: memory, GPU and speed
+# of the machine the simulator models, not of this one).
+for node in studio:11501 gpu-box:11502 laptop:11503; do
+  ./build/herd-node --node-id "${node%%:*}" --ollama-host "http://127.0.0.1:${node##*:}" \
+    --router-url http://127.0.0.1:11435 --metrics herd-sim --data-dir "$data/nodes/${node%%:*}" \
+    --console-log-level warn &
+  agents+=($!)
+done
+local_ollama=""
+if curl -s -m 1 -o /dev/null http://127.0.0.1:11434/api/version; then
+  ./build/herd-node --ollama-host http://127.0.0.1:11434 --router-url http://127.0.0.1:11435 \
+    --data-dir "$data/nodes/local" --console-log-level warn &
+  agents+=($!)
+  local_ollama="  $(hostname -s) :11434  this machine's own Ollama"
+fi
 sleep 1
 
 cat <<MSG
@@ -40,6 +59,7 @@ herd demo: herd on http://127.0.0.1:11435 in front of three simulated Ollama mac
   studio   :11501  192 GB, 800 GB/s   llama3.3:70b (warm), qwen2.5:32b, qwen2.5:7b, nomic-embed-text
   gpu-box  :11502  24 GB GPU, 1 TB/s  qwen2.5:7b (warm), qwen2.5:14b, llama3.1:8b, nomic-embed-text
   laptop   :11503  16 GB, 100 GB/s    llama3.2 (warm), qwen2.5:7b
+$local_ollama
 Try (the X-Fleet-Node header says which machine answered):
   curl -i http://127.0.0.1:11435/api/chat -d '{"model":"llama3.2","messages":[{"role":"user","content":"hello"}]}'
   curl -i http://127.0.0.1:11435/v1/chat/completions -d '{"model":"qwen2.5:7b","messages":[{"role":"user","content":"hi"}]}'

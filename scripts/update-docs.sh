@@ -7,7 +7,8 @@ build="${1:-build}"
 python3 - "$build" <<'PY'
 import subprocess, sys
 build = sys.argv[1]
-for doc, prog in (("docs/simulator.md", "herd-sim"), ("docs/configuration.md", "herd")):
+for doc, prog in (("docs/simulator.md", "herd-sim"), ("docs/configuration.md", "herd"),
+                  ("docs/node.md", "herd-node")):
     table = subprocess.run([f"{build}/{prog}", "--help-markdown"], check=True,
                            capture_output=True, text=True).stdout
     text = open(doc).read()

@@ -28,8 +28,8 @@ static const struct cfg_option options[] = {
      "Disk to report (default: Ollama's model store: $OLLAMA_MODELS, ~/.ollama/models, "
      "/usr/share/ollama/.ollama/models)"},
     {"lan-ip", "FLEET_NODE_LAN_IP", CFG_STRING, S(lan_ip), NULL, 0, 0, NULL, "ADDR",
-     "Address the coordinator should use to reach this machine (default: the address of the "
-     "interface with the default route)"},
+     "Address the coordinator should use to reach this machine, and whose interface mDNS uses "
+     "(default: the address of the interface with the default route)"},
     {"metrics", "FLEET_NODE_METRICS", CFG_ENUM, S(metrics), "system", 0, 0, "system|herd-sim",
      "SOURCE",
      "Where memory and GPU figures come from: this machine, or the simulated machine of a "

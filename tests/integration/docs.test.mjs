@@ -23,6 +23,14 @@ test('docs/configuration.md lists herd\'s options exactly as --help-markdown pri
   assert.equal(section.slice(section.indexOf('\n') + 1), generated.stdout, 'regenerate with: build/herd --help-markdown');
 });
 
+test('docs/node.md lists herd-node\'s options exactly as --help-markdown prints them', () => {
+  const generated = spawnSync(join(BUILD, 'herd-node'), ['--help-markdown'], { encoding: 'utf8' });
+  assert.equal(generated.status, 0);
+  const doc = readFileSync(join(SOURCE, 'docs/node.md'), 'utf8');
+  const section = doc.split('<!-- options:begin')[1].split('<!-- options:end -->')[0];
+  assert.equal(section.slice(section.indexOf('\n') + 1), generated.stdout, 'regenerate with: scripts/update-docs.sh');
+});
+
 test('herd --help and --version; a bad setting names itself', () => {
   const help = spawnSync(join(BUILD, 'herd'), ['--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
