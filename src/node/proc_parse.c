@@ -264,6 +264,8 @@ int proc_cpuinfo_parse(const char *text, struct cpuinfo *out)
     if (out->logical == 0)
         return -EINVAL;
     out->physical = topology && n_pairs > 0 ? n_pairs : out->logical;
+    if (out->physical > out->logical) /* a garbled file: never more cores than processors */
+        out->physical = out->logical;
     return 0;
 }
 

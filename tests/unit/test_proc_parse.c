@@ -170,6 +170,13 @@ static void cpuinfo_samples(void **state)
     free(text);
 
     assert_int_equal(proc_cpuinfo_parse("model name : x\n", &c), -EINVAL);
+    /* Garbled: more distinct cores than processor lines (found by fuzzing). */
+    assert_int_equal(proc_cpuinfo_parse("processor : 0\nphysical id : 0\ncore id : 0\n\n"
+                                        "physical id : 0\ncore id : 1\n\n",
+                                        &c),
+                     0);
+    assert_int_equal(c.logical, 1);
+    assert_int_equal(c.physical, 1);
 }
 
 static void temperatures(void **state)
