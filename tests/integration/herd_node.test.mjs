@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { cpus, totalmem, hostname } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import {
@@ -209,6 +209,15 @@ test('--metrics herd-sim reports the simulated machine (demo fleets)', async () 
   assert.equal(n.memory_bandwidth_gbps, 1000);
   assert.equal(n.ollama.num_parallel, 2);
   assert.equal(n.gpus[0].name, 'simulated GPU');
+});
+
+test('the node id defaults to the short host name', async () => {
+  const sim = await startSim(['--name', 'a', '--model', 'qwen2.5:7b=4.7']);
+  const herd = await startHerd();
+  await startNode({ ollama: sim.url, router: herd.url, nodeId: null });
+  const short = hostname().split('.')[0];
+  const n = await eventually(() => fleetNode(herd.url, short));
+  assert.equal(n.node_id, short);
 });
 
 test('bad settings are refused with a clear message', async () => {

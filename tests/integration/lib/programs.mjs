@@ -193,7 +193,7 @@ export async function startHerd(args = [], { env = {}, netns } = {}) {
 // defaults, so they override them. Returns { proc, dataDir, nodeId, stop, log() } where log()
 // reads the agent's JSON-lines log file.
 export async function startNode({ ollama, router, nodeId = 'node-a', interval = '0.2', args = [], netns, env = {}, dataDir = tempDir() } = {}) {
-  const argv = ['--node-id', nodeId, '--data-dir', dataDir, '--heartbeat-interval', String(interval),
+  const argv = [...(nodeId ? ['--node-id', nodeId] : []), '--data-dir', dataDir, '--heartbeat-interval', String(interval),
     '--console-log-level', 'warn', '--models-dir', dataDir];
   if (ollama) argv.push('--ollama-host', ollama);
   if (router) argv.push('--router-url', router);
