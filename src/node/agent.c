@@ -24,7 +24,8 @@
 #define PROBE_BODY_MAX (8u << 20) /* a store with thousands of models stays far below */
 #define REPLY_BODY_MAX (64u << 10)
 #define DRAIN_TIMEOUT_MS 3000
-#define SAVE_EVERY 60 /* observations, about five minutes at the default interval */
+#define RETRY_MAX_S 2.0 /* longest wait between heartbeats while the coordinator is away */
+#define SAVE_EVERY 60   /* observations, about five minutes at the default interval */
 
 enum probe_kind { PROBE_PS, PROBE_TAGS, PROBE_VERSION, PROBE_SIM, PROBE_N };
 static const char *const probe_path[PROBE_N] = {"/api/ps", "/api/tags", "/api/version",
@@ -348,11 +349,10 @@ static void on_beat(long status, const char *body, size_t len, int rc, const cha
         LOG_DEBUG("heartbeat to %s failed: %s", a->router, why);
     snprintf(a->last_reply_error, sizeof a->last_reply_error, "%s", why);
     a->router_was_ok = 0;
-    /* Sooner than the interval at first, so a coordinator that restarts finds the node at once;
-     * never later than the interval. */
+    /* Sooner than the interval, so a coordinator that restarts sees the node within two
+     * seconds (a refused connection costs nothing); never later than the interval. */
     a->backoff = a->backoff <= 0 ? 0.25 : a->backoff * 2;
-    if (a->backoff > a->s->heartbeat_interval)
-        a->backoff = a->s->heartbeat_interval;
+    a->backoff = fmin(a->backoff, fmin(RETRY_MAX_S, a->s->heartbeat_interval));
     schedule(a, a->backoff);
 }
 

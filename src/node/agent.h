@@ -4,8 +4,8 @@
  * (/api/ps, /api/tags, /api/version, in parallel), feed the capacity learner, and POST the
  * heartbeat to the coordinator. The period is measured from the start of each cycle, so
  * collection time does not stretch it. When the coordinator cannot be reached the agent
- * retries sooner (0.25 s, doubling, never later than one interval), so a coordinator that
- * comes back sees the node again within one interval. State changes (Ollama down or up,
+ * retries sooner (0.25 s, doubling up to 2 s or the interval if shorter), so a coordinator
+ * that comes back sees the node again within two seconds. State changes (Ollama down or up,
  * coordinator lost or back) are logged once, not on every beat. */
 #ifndef HERD_AGENT_H
 #define HERD_AGENT_H
