@@ -662,3 +662,27 @@ char *cfg_default_env_file(char **envp, char *out, size_t outlen)
     snprintf(out, outlen, "%s/.fleet-manager/env", home);
     return out;
 }
+
+int cfg_program_start(const struct cfg_spec *spec, void *settings, int argc, char **argv,
+                      const char *env_file, const char *program, struct cfg_status *st)
+{
+    char err[512] = "";
+    extern char **environ;
+    if (cfg_load(spec, settings, argc, argv, environ, env_file, st, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", program, err);
+        return -1;
+    }
+    if (st->help_markdown) {
+        cfg_print_markdown(spec, stdout);
+        return 1;
+    }
+    if (st->help) {
+        cfg_print_help(spec, stdout);
+        return 1;
+    }
+    if (st->version) {
+        printf("%s %s\n", program, HERD_VERSION);
+        return 1;
+    }
+    return 0;
+}

@@ -67,6 +67,13 @@ struct cfg_status {
 int cfg_load(const struct cfg_spec *spec, void *settings, int argc, char **argv, char **envp,
              const char *env_file, struct cfg_status *st, char *err, size_t errlen);
 
+/* The start of a program's main: loads the settings (cfg_load) and answers --help,
+ * --help-markdown and --version on stdout. Returns 0 to go on; 1 when the program should exit
+ * 0 (it printed help or its version); -1 when it should exit 1 (the reason is on stderr as
+ * "PROGRAM: reason"). Positional arguments are left in st for the caller. */
+int cfg_program_start(const struct cfg_spec *spec, void *settings, int argc, char **argv,
+                      const char *env_file, const char *program, struct cfg_status *st);
+
 /* Releases what cfg_load allocated in the settings (strings and lists). */
 void cfg_free(const struct cfg_spec *spec, void *settings);
 

@@ -254,3 +254,24 @@ void log_emit(enum log_level level, const char *fmt, ...)
     if (g.fd >= 0 && level >= g.file_level)
         write_file(level, t, msg);
 }
+
+int log_open_data_dir(const char *program, const char *data_dir, const char *file_level,
+                      const char *console_level)
+{
+    enum log_level file, console;
+    if (log_level_parse(file_level, &file) || log_level_parse(console_level, &console))
+        return -EINVAL;
+    char logs[4200], name[128];
+    snprintf(logs, sizeof logs, "%s/logs", data_dir);
+    snprintf(name, sizeof name, "%s.jsonl", program);
+    int rc = fsutil_mkdir_p(data_dir);
+    struct log_options lo = {.program = program,
+                             .stderr_level = console,
+                             .file_level = rc ? LOG_LEVEL_OFF : file,
+                             .dir = logs,
+                             .file_name = name,
+                             .retention = 30};
+    if (log_open(&lo) != 0 && rc == 0)
+        LOG_WARN("cannot write the log file in %s; logging to stderr only", logs);
+    return rc;
+}

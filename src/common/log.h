@@ -41,6 +41,14 @@ struct log_options {
  * directory or file cannot be opened; stderr logging works in either case. */
 int log_open(const struct log_options *o);
 
+/* Opens the log of a program that keeps its data in data_dir (created if missing):
+ * DATA_DIR/logs/PROGRAM.jsonl at file_level, 30 days kept, and standard error at
+ * console_level (level names, as log_level_parse reads them). program is borrowed and must
+ * outlive logging. Returns 0; -EINVAL when a level is not a level name (nothing opened); or
+ * the negative errno of creating data_dir, with logging on standard error only. */
+int log_open_data_dir(const char *program, const char *data_dir, const char *file_level,
+                      const char *console_level);
+
 /* Closes the file sink; stderr stays at its level. */
 void log_close(void);
 

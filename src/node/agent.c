@@ -356,6 +356,28 @@ static void on_beat(long status, const char *body, size_t len, int rc, const cha
     schedule(a, a->backoff);
 }
 
+/* POSTs a heartbeat document (taken over) to the coordinator; NULL when it cannot start. */
+static struct httpc_req *post_heartbeat(struct agent *a, json_t *hb, long connect_ms, long total_ms,
+                                        httpc_fetch_cb cb)
+{
+    size_t len = 0;
+    char *body = jsonx_dump(hb, &len);
+    json_decref(hb);
+    char url[600];
+    snprintf(url, sizeof url, "%s/heartbeat", a->router);
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    struct httpc_opts o = {.method = "POST",
+                           .url = url,
+                           .headers = headers,
+                           .body = body,
+                           .body_len = len,
+                           .connect_timeout_ms = connect_ms,
+                           .total_timeout_ms = total_ms};
+    struct httpc_req *req = body ? httpc_fetch(a->http, &o, REPLY_BODY_MAX, cb, a) : NULL;
+    free(body);
+    return req;
+}
+
 static void cycle_finish(struct agent *a)
 {
     a->ost.up = a->probes[PROBE_PS].ok;
@@ -397,22 +419,7 @@ static void cycle_finish(struct agent *a)
         .connection_failures = a->failures,
         .connection_failures_total = a->failures_total,
     };
-    json_t *hb = heartbeat_build(&in);
-    size_t len = 0;
-    char *body = jsonx_dump(hb, &len);
-    json_decref(hb);
-    char url[600];
-    snprintf(url, sizeof url, "%s/heartbeat", a->router);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
-    struct httpc_opts o = {.method = "POST",
-                           .url = url,
-                           .headers = headers,
-                           .body = body,
-                           .body_len = len,
-                           .connect_timeout_ms = 2000,
-                           .total_timeout_ms = 5000};
-    a->beat = body ? httpc_fetch(a->http, &o, REPLY_BODY_MAX, on_beat, a) : NULL;
-    free(body);
+    a->beat = post_heartbeat(a, heartbeat_build(&in), 2000, 5000, on_beat);
     if (!a->beat)
         on_beat(0, NULL, 0, -ENOMEM, "cannot start the request", a);
 }
@@ -589,22 +596,8 @@ void agent_drain(struct agent *a, void (*done)(void *arg), void *arg)
             done(arg);
         return;
     }
-    json_t *hb = heartbeat_draining(a->s->node_id, time_wall());
-    size_t len = 0;
-    char *body = jsonx_dump(hb, &len);
-    json_decref(hb);
-    char url[600];
-    snprintf(url, sizeof url, "%s/heartbeat", a->router);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
-    struct httpc_opts o = {.method = "POST",
-                           .url = url,
-                           .headers = headers,
-                           .body = body,
-                           .body_len = len,
-                           .connect_timeout_ms = DRAIN_TIMEOUT_MS,
-                           .total_timeout_ms = DRAIN_TIMEOUT_MS};
-    a->drain_req = body ? httpc_fetch(a->http, &o, REPLY_BODY_MAX, on_drain_beat, a) : NULL;
-    free(body);
+    a->drain_req = post_heartbeat(a, heartbeat_draining(a->s->node_id, time_wall()),
+                                  DRAIN_TIMEOUT_MS, DRAIN_TIMEOUT_MS, on_drain_beat);
     if (!a->drain_req)
         on_drain_beat(0, NULL, 0, -ENOMEM, "cannot start the request", a);
 }

@@ -184,24 +184,11 @@ int main(int argc, char **argv)
     struct discovery *disc = NULL;
     const struct cfg_spec *spec = &node_config_spec;
 
-    int rc =
-        cfg_load(spec, &s, argc, argv, environ,
-                 cfg_default_env_file(environ, env_file, sizeof env_file), &st, err, sizeof err);
+    int rc = cfg_program_start(spec, &s, argc, argv,
+                               cfg_default_env_file(environ, env_file, sizeof env_file),
+                               "herd-node", &st);
     if (rc) {
-        fprintf(stderr, "herd-node: %s\n", err);
-        goto out;
-    }
-    if (st.help || st.help_markdown) {
-        if (st.help)
-            cfg_print_help(spec, stdout);
-        else
-            cfg_print_markdown(spec, stdout);
-        exit_code = 0;
-        goto out;
-    }
-    if (st.version) {
-        printf("herd-node %s\n", HERD_VERSION);
-        exit_code = 0;
+        exit_code = rc > 0 ? 0 : 1;
         goto out;
     }
     if (!s.node_id || !*s.node_id) {
@@ -217,23 +204,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-node: unexpected argument '%s' (see --help)\n", st.positional[0]);
         goto out;
     }
-    enum log_level file_level, console_level;
-    if (log_level_parse(s.log_level, &file_level) ||
-        log_level_parse(s.console_log_level, &console_level)) {
+    rc = log_open_data_dir("herd-node", s.data_dir, s.log_level, s.console_log_level);
+    if (rc == -EINVAL) {
         fprintf(stderr, "herd-node: log levels are debug, info, warn, error or off\n");
         goto out;
     }
-    char logs[4200];
-    snprintf(logs, sizeof logs, "%s/logs", s.data_dir);
-    rc = fsutil_mkdir_p(s.data_dir);
-    struct log_options lo = {.program = "herd-node",
-                             .stderr_level = console_level,
-                             .file_level = file_level,
-                             .dir = logs,
-                             .file_name = "herd-node.jsonl",
-                             .retention = 30};
-    if (rc || log_open(&lo) != 0)
-        LOG_WARN("cannot write the log file in %s; logging to stderr only", logs);
+    if (rc) /* the agent works without its data directory, only forgetting what it learns */
+        LOG_WARN("cannot create the data directory %s: %s", s.data_dir, strerror(-rc));
 
     base = event_base_new();
     if (!base)

@@ -222,23 +222,9 @@ int main(int argc, char **argv)
     struct sim_node **nodes = NULL;
     size_t n_nodes = 0;
 
-    if (cfg_load(&spec, &s, argc, argv, environ, NULL, &st, err, sizeof err) != 0) {
-        fprintf(stderr, "herd-sim: %s\n", err);
-        goto out;
-    }
-    if (st.help_markdown) {
-        cfg_print_markdown(&spec, stdout);
-        exit_code = 0;
-        goto out;
-    }
-    if (st.help) {
-        cfg_print_help(&spec, stdout);
-        exit_code = 0;
-        goto out;
-    }
-    if (st.version) {
-        printf("herd-sim %s\n", HERD_VERSION);
-        exit_code = 0;
+    int rc = cfg_program_start(&spec, &s, argc, argv, NULL, "herd-sim", &st);
+    if (rc) {
+        exit_code = rc > 0 ? 0 : 1;
         goto out;
     }
     if (st.n_positional) {
