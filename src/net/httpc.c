@@ -14,6 +14,7 @@ struct httpc {
     CURLM *multi;
     struct event *timer;  /* libcurl's single timeout */
     struct event *reaper; /* frees cancelled transfers outside libcurl's callbacks */
+    struct event *adder;  /* adds transfers started inside libcurl's callbacks */
     LIST_HEAD(, httpc_req) reqs;
     size_t n_active;
 };
@@ -32,6 +33,7 @@ struct httpc_req {
     bool paused;
     bool cancelled;
     bool idle_expired;
+    bool unadded; /* started inside a libcurl callback: added to the multi from the loop */
     char errbuf[CURL_ERROR_SIZE];
     /* httpc_fetch's collector */
     struct hbuf body;
@@ -46,6 +48,7 @@ struct sock_watch {
 };
 
 static void check_done(struct httpc *c);
+static void on_add(evutil_socket_t fd, short what, void *arg);
 
 static void arm_idle(struct httpc_req *q)
 {
@@ -241,7 +244,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
     }
     if (q->cb.on_data)
         q->cb.on_data(q, buf, len, q->arg);
-    if (q->cancelled)
+    if (q->cancelled || q->too_big)
         return 0;
     arm_idle(q);
     return len;
@@ -277,7 +280,8 @@ struct httpc *httpc_new(struct event_base *base)
     c->multi = curl_multi_init();
     c->timer = evtimer_new(base, on_timer, c);
     c->reaper = evtimer_new(base, on_reap, c);
-    if (!c->multi || !c->timer || !c->reaper) {
+    c->adder = evtimer_new(base, on_add, c);
+    if (!c->multi || !c->timer || !c->reaper || !c->adder) {
         httpc_free(c);
         return NULL;
     }
@@ -300,6 +304,8 @@ void httpc_free(struct httpc *c)
         event_free(c->timer);
     if (c->reaper)
         event_free(c->reaper);
+    if (c->adder)
+        event_free(c->adder);
     free(c);
 }
 
@@ -358,12 +364,40 @@ struct httpc_req *httpc_start(struct httpc *c, const struct httpc_opts *o,
     }
     LIST_INSERT_HEAD(&c->reqs, q, link);
     c->n_active++;
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+    CURLMcode mc = curl_multi_add_handle(c->multi, e);
+    if (mc == CURLM_RECURSIVE_API_CALL) {
+        /* Called from one of libcurl's callbacks (an owner reacting to a reply): add it as
+         * soon as libcurl has returned. */
+        q->unadded = true;
+        struct timeval now = {0, 0};
+        evtimer_add(c->adder, &now);
+    } else if (mc != CURLM_OK) {
         q->cancelled = true;
         req_destroy(q);
         return NULL;
     }
     return q;
+}
+
+static void on_add(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct httpc *c = arg;
+    struct httpc_req *q = LIST_FIRST(&c->reqs);
+    while (q) {
+        struct httpc_req *next = LIST_NEXT(q, link);
+        if (q->unadded && !q->cancelled) {
+            q->unadded = false;
+            if (curl_multi_add_handle(c->multi, q->easy) != CURLM_OK) {
+                if (q->cb.on_done)
+                    q->cb.on_done(q, -EIO, "cannot start the transfer", q->arg);
+                q->cancelled = true;
+                req_destroy(q);
+            }
+        }
+        q = next;
+    }
 }
 
 void httpc_pause(struct httpc_req *q)
@@ -420,18 +454,19 @@ static void fetch_data(struct httpc_req *q, const char *data, size_t len, void *
     (void)arg;
     if (q->too_big)
         return;
-    if (hbuf_append(&q->body, data, len) != 0) {
+    /* The write callback then makes libcurl stop; the owner hears of it from fetch_done,
+     * outside libcurl's callbacks, where it may start another transfer. */
+    if (hbuf_append(&q->body, data, len) != 0)
         q->too_big = true;
-        httpc_fetch_cb cb = q->fetch_cb;
-        void *fa = q->fetch_arg;
-        httpc_cancel(q);
-        cb(q->status, NULL, 0, -EMSGSIZE, "response body too large", fa);
-    }
 }
 
 static void fetch_done(struct httpc_req *q, int rc, const char *err, void *arg)
 {
     (void)arg;
+    if (q->too_big) {
+        q->fetch_cb(q->status, NULL, 0, -EMSGSIZE, "response body too large", q->fetch_arg);
+        return;
+    }
     q->fetch_cb(q->status, q->body.data ? q->body.data : "", q->body.len, rc, err, q->fetch_arg);
 }
 

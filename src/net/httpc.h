@@ -6,7 +6,8 @@
  *
  * Ownership: httpc_start returns a transfer owned by httpc. It ends in exactly one of two
  * ways: on_done is called (the transfer is freed when it returns), or the owner calls
- * httpc_cancel (no callback is called after that; it is freed from the loop). */
+ * httpc_cancel (no callback is called after that; it is freed from the loop). Callbacks may
+ * start new transfers: one started inside libcurl's processing is added from the loop. */
 #ifndef HERD_HTTPC_H
 #define HERD_HTTPC_H
 

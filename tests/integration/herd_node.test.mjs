@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus, totalmem, hostname } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
 import {
   startSim, startHerd, startNode, fleetNode, getJson, postJson, simRequests, eventually, sleep, BUILD,
 } from './lib/harness.mjs';
@@ -73,6 +74,56 @@ test('the simulator dies: ollama_up false, no models, no routing, logged once; i
   await eventually(async () => (await fleetNode(herd.url, 'box-a'))?.ollama?.models_loaded?.length === 1);
   assert.equal((await postJson(`${herd.url}/api/chat`, chat())).status, 200);
   assert.equal(lines(node, /is up/).length, 2);
+});
+
+// A stand-in Ollama that misbehaves in one way: 'hang' accepts and never answers, 'garbage'
+// answers 200 with text that is not JSON, 'huge' sends /api/tags larger than the agent accepts.
+function badOllama(mode) {
+  const server = createServer((req, res) => {
+    if (mode === 'hang') return; // never answers
+    if (mode === 'garbage') return res.end('<html>not json</html>');
+    if (req.url === '/api/tags') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"models":[');
+      const entry = JSON.stringify({ name: 'x'.repeat(200), size: 1 });
+      for (let i = 0; i < 50000; i++) res.write(`${i ? ',' : ''}${entry}`); // about 10 MB
+      return res.end(']}');
+    }
+    if (req.url === '/api/ps') return res.end('{"models":[{"name":"m:1b","size":1000000000}]}');
+    return res.end('{"version":"0.12.6"}');
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${server.address().port}`, close: () => { server.closeAllConnections(); server.close(); } })));
+}
+
+for (const mode of ['hang', 'garbage']) {
+  test(`an Ollama that ${mode === 'hang' ? 'never answers' : 'answers garbage'} is reported down, and beats keep their pace`, async () => {
+    const ollama = await badOllama(mode);
+    const herd = await startHerd();
+    const node = await startNode({ ollama: ollama.url, router: herd.url, nodeId: 'box-a', interval: 1 });
+    const n = await eventually(() => fleetNode(herd.url, 'box-a'), { timeoutMs: 5000 });
+    assert.equal(n.ollama.ollama_up, false);
+    assert.deepEqual(n.ollama.models_loaded, []);
+    const t0 = n.timestamp;
+    await sleep(3500);
+    const later = await fleetNode(herd.url, 'box-a');
+    assert.ok(later.timestamp - t0 >= 2, `beats stalled: ${later.timestamp - t0} s`);
+    assert.equal(later.status, 'online');
+    assert.equal(lines(node, /does not answer/).length, 1);
+    ollama.close();
+  });
+}
+
+test('a /api/tags larger than the agent accepts is refused, not buffered', async () => {
+  const ollama = await badOllama('huge');
+  const herd = await startHerd();
+  const node = await startNode({ ollama: ollama.url, router: herd.url, nodeId: 'box-a', interval: 1 });
+  const n = await eventually(() => fleetNode(herd.url, 'box-a'), { timeoutMs: 5000 });
+  // /api/ps answered: Ollama is up with its loaded model; the oversized list is not reported.
+  assert.equal(n.ollama.ollama_up, true);
+  assert.deepEqual(n.ollama.models_loaded.map((m) => m.name), ['m:1b']);
+  assert.ok(n.ollama.models_available.length < 50000);
+  assert.ok(node.proc.exitCode === null);
+  ollama.close();
 });
 
 test('the coordinator dies and comes back on its port: the node is back within one interval', async () => {

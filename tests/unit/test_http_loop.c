@@ -242,6 +242,76 @@ static void fetch_echo_and_error_shapes(void **state)
     assert_int_equal(big.rc, -EMSGSIZE);
 }
 
+/* An owner that reacts to an answer by starting the next transfer at once (herd-node's next
+ * probe, herd's retry on another node) may do so from inside libcurl's processing. */
+struct chained {
+    struct fetched first, second;
+    bool second_started;
+};
+
+static void on_first(long status, const char *body, size_t len, int rc, const char *err, void *arg)
+{
+    struct chained *c = arg;
+    on_fetched(status, body, len, rc, err, &c->first);
+    struct httpc_opts o = {.method = "POST", .url = url("/echo"), .body = "again", .body_len = 5};
+    c->second_started = httpc_fetch(client, &o, 1024, on_fetched, &c->second) != NULL;
+}
+
+static void a_fetch_may_start_from_a_callback(void **state)
+{
+    (void)state;
+    /* Too large: reported after libcurl stopped the transfer, not from its write callback. */
+    struct chained c = {0};
+    struct httpc_opts o = {.url = url("/stream?n=4")};
+    httpc_fetch(client, &o, 1000, on_first, &c);
+    assert_true(run_until(&c.first.done, 5000));
+    assert_int_equal(c.first.rc, -EMSGSIZE);
+    assert_true(c.second_started);
+    assert_true(run_until(&c.second.done, 5000));
+    assert_int_equal(c.second.rc, 0);
+    assert_string_equal(c.second.body, "again");
+}
+
+/* A transfer started from inside on_data (libcurl's write callback) runs too. */
+struct from_data {
+    bool started, done;
+    struct fetched inner;
+};
+
+static void started_data(struct httpc_req *q, const char *data, size_t len, void *arg)
+{
+    (void)q;
+    (void)data;
+    (void)len;
+    struct from_data *f = arg;
+    if (f->started)
+        return;
+    struct httpc_opts o = {.method = "POST", .url = url("/echo"), .body = "inner", .body_len = 5};
+    f->started = httpc_fetch(client, &o, 1024, on_fetched, &f->inner) != NULL;
+}
+
+static void started_done(struct httpc_req *q, int rc, const char *err, void *arg)
+{
+    (void)q;
+    (void)rc;
+    (void)err;
+    ((struct from_data *)arg)->done = true;
+}
+
+static void a_transfer_may_start_from_on_data(void **state)
+{
+    (void)state;
+    struct from_data f = {0};
+    static const struct httpc_callbacks cb = {.on_data = started_data, .on_done = started_done};
+    struct httpc_opts o = {.url = url("/stream?n=2")};
+    assert_non_null(httpc_start(client, &o, &cb, &f));
+    assert_true(run_until(&f.done, 5000));
+    assert_true(f.started);
+    assert_true(run_until(&f.inner.done, 5000));
+    assert_int_equal(f.inner.rc, 0);
+    assert_string_equal(f.inner.body, "inner");
+}
+
 static void oversized_body_is_refused(void **state)
 {
     (void)state;
@@ -391,6 +461,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fetch_echo_and_error_shapes),
+        cmocka_unit_test(a_fetch_may_start_from_a_callback),
+        cmocka_unit_test(a_transfer_may_start_from_on_data),
         cmocka_unit_test(oversized_body_is_refused),
         cmocka_unit_test(connection_refused),
         cmocka_unit_test(slow_client_pauses_the_producer),
