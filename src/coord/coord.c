@@ -94,6 +94,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     struct timeval rt = time_tv(every);
     event_add(c->reaper, &rt);
     coord_api_routes(c);
+    coord_dashboard_routes(c);
     coord_proxy_routes(c);
     return c;
 }

@@ -92,6 +92,11 @@ int coord_listen(struct coord *c, int *bound_port);
 
 /* Routes of the fleet API (coord_api.c) and of the proxied inference API (coord_proxy.c). */
 void coord_api_routes(struct coord *c);
+/* Routes of the dashboard's JSON API (coord_dashboard.c). */
+void coord_dashboard_routes(struct coord *c);
+/* {nodes_total, nodes_online, models_loaded, requests_active, requests_queued}; a new
+ * reference. */
+json_t *coord_fleet_summary(struct coord *c);
 void coord_proxy_routes(struct coord *c);
 
 /* Cancels requests whose node has sent nothing for --stale-timeout (not those paused by

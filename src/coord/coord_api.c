@@ -225,16 +225,30 @@ static json_t *queues_json(const struct coord *c)
     return o;
 }
 
+json_t *coord_fleet_summary(struct coord *c)
+{
+    int online = 0, loaded = 0, active = 0, pending = 0;
+    for (size_t i = 0; i < c->registry.n; i++) {
+        const struct node *n = c->registry.nodes[i];
+        online += n->status == NODE_ONLINE;
+        loaded += routable(n) ? (int)n->n_loaded : 0;
+    }
+    for (size_t i = 0; i < c->queues.n; i++) {
+        active += c->queues.q[i]->in_flight;
+        pending += c->queues.q[i]->pending;
+    }
+    return json_pack("{s:i, s:i, s:i, s:i, s:i}", "nodes_total", (int)c->registry.n, "nodes_online",
+                     online, "models_loaded", loaded, "requests_active", active, "requests_queued",
+                     pending + (int)c->n_held);
+}
+
 static void handle_status(struct httpd_req *r, void *arg)
 {
     struct coord *c = arg;
     double now = time_wall();
     json_t *nodes = json_array();
-    int online = 0, loaded = 0, active = 0;
     for (size_t i = 0; i < c->registry.n; i++) {
         const struct node *n = c->registry.nodes[i];
-        online += n->status == NODE_ONLINE;
-        loaded += routable(n) ? (int)n->n_loaded : 0;
         json_t *o = n->payload ? json_deep_copy(n->payload) : json_object();
         json_object_set_new(o, "node_id", json_string(n->id));
         json_object_set_new(o, "status", json_string(node_status_name(n->status)));
@@ -244,12 +258,8 @@ static void handle_status(struct httpd_req *r, void *arg)
         json_object_set_new(o, "parallel", json_integer(coord_node_parallel(c, n)));
         json_array_append_new(nodes, o);
     }
-    for (size_t i = 0; i < c->queues.n; i++)
-        active += c->queues.q[i]->in_flight;
-    json_t *o = json_pack("{s:{s:i, s:i, s:i, s:i}, s:o, s:o, s:f}", "fleet", "nodes_total",
-                          (int)c->registry.n, "nodes_online", online, "models_loaded", loaded,
-                          "requests_active", active, "nodes", nodes, "queues", queues_json(c),
-                          "timestamp", now);
+    json_t *o = json_pack("{s:o, s:o, s:o, s:f}", "fleet", coord_fleet_summary(c), "nodes", nodes,
+                          "queues", queues_json(c), "timestamp", now);
     httpd_reply_json(r, 200, NULL, o, false);
 }
 
@@ -274,22 +284,6 @@ static void handle_queue(struct httpd_req *r, void *arg)
     httpd_reply_json(r, 200, NULL, o, false);
 }
 
-static void handle_traces(struct httpd_req *r, void *arg)
-{
-    struct coord *c = arg;
-    const char *l = httpd_req_query(r, "limit");
-    long limit = 50;
-    if (l) {
-        char *end;
-        limit = strtol(l, &end, 10);
-        if (*end || limit < 1 || limit > 10000) {
-            httpd_reply_error_ollama(r, 400, "limit must be a number from 1 to 10000");
-            return;
-        }
-    }
-    httpd_reply_json(r, 200, NULL, trace_store_recent(c->traces, (int)limit), false);
-}
-
 void coord_api_routes(struct coord *c)
 {
     struct httpd *h = c->httpd;
@@ -302,5 +296,4 @@ void coord_api_routes(struct coord *c)
     httpd_route(h, HTTPD_POST, "/heartbeat", handle_heartbeat, c);
     httpd_route(h, HTTPD_GET, "/fleet/status", handle_status, c);
     httpd_route(h, HTTPD_GET, "/fleet/queue", handle_queue, c);
-    httpd_route(h, HTTPD_GET, "/dashboard/api/traces", handle_traces, c);
 }

@@ -14,6 +14,7 @@
 #include "common/sse.h"
 #include "common/timeutil.h"
 #include "coord/coord_fwd.h"
+#include "coord/request_tags.h"
 #include "coord/model_class.h"
 #include "coord/trace_store.h"
 
@@ -53,6 +54,7 @@ static void fwd_free(struct fwd *f)
         event_free(f->hold_timer);
     for (int i = 0; i < f->n_headers; i++)
         free(f->headers[i]);
+    free(f->tags);
     if (f->body != f->raw)
         free(f->body);
     free(f->raw);
@@ -113,6 +115,7 @@ static void record(struct fwd *f, const char *status)
         json_array_append_new(ex, json_string(f->excluded[i]));
     row.excluded_nodes = json_dumps(ex, JSON_COMPACT);
     json_decref(ex);
+    row.tags = f->tags ? strdup(f->tags) : NULL;
     row.timestamp = time_wall();
     trace_store_add(c->traces, &row);
     LOG_INFO("request %s model=%s node=%s status=%s latency_ms=%.0f ttft_ms=%.0f tokens=%lld/%lld",
@@ -783,6 +786,7 @@ static void handle_inference(struct httpd_req *r, void *arg)
         f->num_ctx = num_ctx;
     f->needs = model_request_needs(body, rt->embedding);
     f->tokens = score_estimate_tokens(body);
+    f->tags = request_tags(body, httpd_req_header(r, "X-Herd-Tags"));
     json_decref(body); /* sent pointed into it */
 
     httpd_req_foreach_header(r, copy_header, f);

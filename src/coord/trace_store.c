@@ -456,3 +456,9 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
     sqlite3_finalize(st);
     return arr;
 }
+
+struct sqlite3 *trace_store_db(struct trace_store *s)
+{
+    trace_store_flush(s);
+    return s->db;
+}

@@ -60,4 +60,7 @@ double trace_store_p75(struct trace_store *s, const char *node_id, const char *m
 /* The newest traces (flushing first), as a JSON array of objects, newest first. */
 json_t *trace_store_recent(struct trace_store *s, int limit);
 
+/* The database after writing what is batched, for read-only queries (analytics). Borrowed. */
+struct sqlite3 *trace_store_db(struct trace_store *s);
+
 #endif

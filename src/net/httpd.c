@@ -467,7 +467,8 @@ void httpd_reply(struct httpd_req *r, int status, const char *content_type, cons
 void httpd_reply_json(struct httpd_req *r, int status, const char *content_type, json_t *v,
                       bool extra_newline)
 {
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    /* 15 significant digits: 16.1 stays 16.1 instead of 16.100000000000001. */
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(v);
     if (!s) {
         httpd_reply_text(r, 500, "failed to encode JSON");

@@ -1,0 +1,226 @@
+/* analytics: the dashboard's figures from request_traces. */
+#include "coord/analytics.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The figures every grouping reports. */
+#define AGG                                                                                        \
+    "COUNT(*) AS requests, COALESCE(SUM(status = 'completed'), 0) AS completed,"                   \
+    " COALESCE(SUM(status = 'failed'), 0) AS failed,"                                              \
+    " ROUND(AVG(CASE WHEN status = 'completed' THEN latency_ms END), 1) AS avg_latency_ms,"        \
+    " ROUND(AVG(CASE WHEN status = 'completed' AND time_to_first_token_ms >= 0"                    \
+    "  THEN time_to_first_token_ms END), 1) AS avg_ttft_ms,"                                       \
+    " COALESCE(SUM(CASE WHEN prompt_tokens > 0 THEN prompt_tokens END), 0) AS prompt_tokens,"      \
+    " COALESCE(SUM(CASE WHEN completion_tokens > 0 THEN completion_tokens END), 0)"                \
+    "  AS completion_tokens"
+
+/* Tokens per second seen by clients: completion tokens over the whole time of the requests
+ * that produced them (a non-streamed reply has no useful first-token time to split it by). */
+#define TPS                                                                                        \
+    "ROUND(SUM(CASE WHEN status = 'completed' AND completion_tokens > 0 AND latency_ms > 0"        \
+    " THEN completion_tokens END) * 1000.0 / NULLIF(SUM(CASE WHEN status = 'completed'"            \
+    " AND completion_tokens > 0 AND latency_ms > 0 THEN latency_ms END), 0), 1) AS tokens_per_s"
+
+#define DAY "strftime('%Y-%m-%d', timestamp, 'unixepoch')"
+
+/* Runs sql with the doubles bound in order; each row becomes an object keyed by column name.
+ * NULL when the statement fails. */
+static json_t *query(sqlite3 *db, const char *sql, const double *binds, int n)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_double(st, i + 1, binds[i]);
+    json_t *rows = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            json_t *v;
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_INTEGER:
+                v = json_integer(sqlite3_column_int64(st, i));
+                break;
+            case SQLITE_FLOAT:
+                v = json_real(sqlite3_column_double(st, i));
+                break;
+            case SQLITE_TEXT:
+                v = json_string((const char *)sqlite3_column_text(st, i));
+                break;
+            default:
+                v = json_null();
+            }
+            json_object_set_new(o, sqlite3_column_name(st, i), v);
+        }
+        json_array_append_new(rows, o);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return NULL;
+    }
+    return rows;
+}
+
+/* Moves each child row into the "list" array of the parent whose key matches (the key field
+ * is removed from the child). Children are taken over; parents keep their order. */
+static void attach(json_t *parents, json_t *children, const char *key, const char *list)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach (parents, i, p)
+        json_object_set_new(p, list, json_array());
+    json_t *c;
+    json_array_foreach (children, i, c) {
+        const char *k = json_string_value(json_object_get(c, key));
+        size_t j;
+        json_array_foreach (parents, j, p) {
+            const char *pk = json_string_value(json_object_get(p, key));
+            if (k && pk && strcmp(k, pk) == 0) {
+                json_object_del(c, key);
+                json_array_append(json_object_get(p, list), c);
+                break;
+            }
+        }
+    }
+    json_decref(children);
+}
+
+json_t *analytics_overview(sqlite3 *db, double now)
+{
+    static const char *const names[] = {"last_24h", "last_7d", "all_time"};
+    const double since[] = {now - 86400, now - 7 * 86400, 0};
+    json_t *out = json_object();
+    for (int i = 0; i < 3; i++) {
+        json_t *rows = query(db,
+                             "SELECT " AGG ", COALESCE(SUM(status NOT IN ('completed', 'failed')),"
+                             " 0) AS other, COUNT(DISTINCT model) AS models,"
+                             " COUNT(DISTINCT node_id) AS nodes"
+                             " FROM request_traces WHERE timestamp >= ?",
+                             &since[i], 1);
+        if (!rows) {
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set(out, names[i], json_array_get(rows, 0));
+        json_decref(rows);
+    }
+    return out;
+}
+
+json_t *analytics_trends(sqlite3 *db, double now, int hours)
+{
+    double current = floor(now / 3600) * 3600;
+    double first = current - (hours - 1) * 3600.0;
+    json_t *rows = query(db,
+                         "SELECT CAST(timestamp / 3600 AS INTEGER) * 3600 AS hour, " AGG
+                         " FROM request_traces WHERE timestamp >= ? GROUP BY 1 ORDER BY 1",
+                         &first, 1);
+    if (!rows)
+        return NULL;
+    json_t *buckets = json_array();
+    size_t next = 0;
+    for (int h = 0; h < hours; h++) {
+        json_int_t start = (json_int_t)(first + h * 3600.0);
+        json_t *row = json_array_get(rows, next);
+        if (row && json_integer_value(json_object_get(row, "hour")) == start) {
+            json_array_append(buckets, row);
+            next++;
+        } else {
+            json_array_append_new(buckets, json_pack("{s:I, s:i, s:i, s:i, s:n, s:n, s:i, s:i}",
+                                                     "hour", start, "requests", 0, "completed", 0,
+                                                     "failed", 0, "avg_latency_ms", "avg_ttft_ms",
+                                                     "prompt_tokens", 0, "completion_tokens", 0));
+        }
+    }
+    json_decref(rows);
+    return json_pack("{s:i, s:o}", "hours", hours, "buckets", buckets);
+}
+
+json_t *analytics_models(sqlite3 *db, double now, int days)
+{
+    double since = now - days * 86400.0;
+    json_t *models = query(db,
+                           "SELECT model, " AGG ", ROUND(MIN(CASE WHEN status = 'completed'"
+                           " THEN latency_ms END), 1) AS min_latency_ms,"
+                           " ROUND(MAX(CASE WHEN status = 'completed' THEN latency_ms END), 1)"
+                           " AS max_latency_ms, " TPS " FROM request_traces WHERE timestamp >= ?"
+                           " GROUP BY model ORDER BY requests DESC, model LIMIT 500",
+                           &since, 1);
+    json_t *nodes =
+        query(db,
+              "SELECT model, node_id, " AGG ", " TPS " FROM request_traces WHERE timestamp >= ?"
+              " GROUP BY model, node_id ORDER BY requests DESC, node_id",
+              &since, 1);
+    json_t *daily = query(db,
+                          "SELECT model, " DAY " AS day, COUNT(*) AS requests,"
+                          " ROUND(AVG(CASE WHEN status = 'completed' THEN latency_ms END), 1)"
+                          " AS avg_latency_ms, COALESCE(SUM(CASE WHEN completion_tokens > 0"
+                          " THEN completion_tokens END), 0) AS completion_tokens"
+                          " FROM request_traces WHERE timestamp >= ? GROUP BY model, day"
+                          " ORDER BY day",
+                          &since, 1);
+    if (!models || !nodes || !daily) {
+        json_decref(models);
+        json_decref(nodes);
+        json_decref(daily);
+        return NULL;
+    }
+    attach(models, nodes, "model", "nodes");
+    attach(models, daily, "model", "daily");
+    return json_pack("{s:i, s:o}", "days", days, "models", models);
+}
+
+json_t *analytics_usage(sqlite3 *db, double now, int days)
+{
+    double since = now - days * 86400.0;
+    json_t *usage = query(db,
+                          "SELECT " DAY " AS day, node_id, model, " AGG
+                          " FROM request_traces WHERE timestamp >= ?"
+                          " GROUP BY day, node_id, model ORDER BY day DESC, requests DESC"
+                          " LIMIT 10000",
+                          &since, 1);
+    if (!usage)
+        return NULL;
+    /* ttft is not part of this view */
+    size_t i;
+    json_t *u;
+    json_array_foreach (usage, i, u)
+        json_object_del(u, "avg_ttft_ms");
+    return json_pack("{s:i, s:o}", "days", days, "usage", usage);
+}
+
+json_t *analytics_tags(sqlite3 *db, double now, int days)
+{
+    double since = now - days * 86400.0;
+    json_t *tags = query(db,
+                         "SELECT j.value AS tag, " AGG
+                         " FROM request_traces, json_each(request_traces.tags) AS j"
+                         " WHERE timestamp >= ? AND json_valid(tags) AND j.type = 'text'"
+                         " GROUP BY j.value ORDER BY requests DESC, tag LIMIT 1000",
+                         &since, 1);
+    json_t *daily = query(db,
+                          "SELECT j.value AS tag, " DAY " AS day, COUNT(*) AS requests,"
+                          " COALESCE(SUM(status = 'failed'), 0) AS failed"
+                          " FROM request_traces, json_each(request_traces.tags) AS j"
+                          " WHERE timestamp >= ? AND json_valid(tags) AND j.type = 'text'"
+                          " GROUP BY j.value, day ORDER BY day",
+                          &since, 1);
+    json_t *untagged = query(db,
+                             "SELECT COUNT(*) AS n FROM request_traces WHERE timestamp >= ?"
+                             " AND (tags IS NULL OR tags = '[]')",
+                             &since, 1);
+    if (!tags || !daily || !untagged) {
+        json_decref(tags);
+        json_decref(daily);
+        json_decref(untagged);
+        return NULL;
+    }
+    attach(tags, daily, "tag", "daily");
+    json_t *out = json_pack("{s:i, s:O, s:o}", "days", days, "untagged",
+                            json_object_get(json_array_get(untagged, 0), "n"), "tags", tags);
+    json_decref(untagged);
+    return out;
+}

@@ -1,0 +1,40 @@
+/* analytics: the dashboard's figures, computed by SQL over latency.db's request_traces.
+ *
+ * Every function reads traces newer than a window ending at now (wall-clock seconds) and
+ * returns a new JSON reference, or NULL when the database fails. Latency and time to first
+ * token average completed requests only (a failed request's latency says nothing about a
+ * node's speed); tokens count every request that reported them. Windows are bounded by the
+ * callers (at most 90 days), and every query uses the timestamp index. */
+#ifndef HERD_ANALYTICS_H
+#define HERD_ANALYTICS_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+/* {"last_24h": T, "last_7d": T, "all_time": T} with T = {requests, completed, failed,
+ * other, avg_latency_ms, avg_ttft_ms, prompt_tokens, completion_tokens, models, nodes}. */
+json_t *analytics_overview(sqlite3 *db, double now);
+
+/* {"hours": N, "buckets": [{"hour": start (epoch s), requests, completed, failed,
+ * avg_latency_ms, avg_ttft_ms, prompt_tokens, completion_tokens}]}: one bucket per hour of the
+ * window, oldest first, empty hours included (charts need them). */
+json_t *analytics_trends(sqlite3 *db, double now, int hours);
+
+/* {"days": N, "models": [{model, requests, completed, failed, avg_latency_ms, min_latency_ms,
+ * max_latency_ms, avg_ttft_ms, prompt_tokens, completion_tokens, tokens_per_s,
+ * "nodes": [{node_id, requests, completed, failed, avg_latency_ms, avg_ttft_ms,
+ * tokens_per_s}], "daily": [{day, requests, avg_latency_ms, completion_tokens}]}]}, busiest
+ * model first. tokens_per_s is completion tokens over the whole time of the completed
+ * requests that produced them, as clients see it. */
+json_t *analytics_models(sqlite3 *db, double now, int days);
+
+/* {"days": N, "usage": [{day ("YYYY-MM-DD", UTC), node_id, model, requests, completed,
+ * failed, avg_latency_ms, prompt_tokens, completion_tokens}]}, newest day first. */
+json_t *analytics_usage(sqlite3 *db, double now, int days);
+
+/* {"days": N, "untagged": requests without a tag, "tags": [{tag, requests, completed,
+ * failed, avg_latency_ms, avg_ttft_ms, prompt_tokens, completion_tokens, "daily": [{day,
+ * requests, failed}]}]}, busiest tag first. A request with several tags counts for each. */
+json_t *analytics_tags(sqlite3 *db, double now, int days);
+
+#endif

@@ -1,0 +1,104 @@
+/* coord_dashboard: the dashboard's JSON API under /dashboard/api/. Errors are in Ollama's
+ * shape ({"error": "..."}), like the rest of herd's own API. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/timeutil.h"
+#include "coord/analytics.h"
+#include "coord/coord.h"
+#include "coord/trace_store.h"
+
+/* Reads an integer query parameter in min..max (def when absent). false after replying 400. */
+static bool int_param(struct httpd_req *r, const char *name, long def, long min, long max,
+                      long *out)
+{
+    const char *v = httpd_req_query(r, name);
+    *out = def;
+    if (!v)
+        return true;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < min || n > max) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s must be a number from %ld to %ld", name, min, max);
+        httpd_reply_error_ollama(r, 400, msg);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+static void reply(struct httpd_req *r, json_t *o)
+{
+    if (!o) {
+        httpd_reply_error_ollama(r, 500, "latency.db could not be read; see herd's log");
+        return;
+    }
+    httpd_reply_json(r, 200, NULL, o, false);
+}
+
+static void handle_traces(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    long limit;
+    if (int_param(r, "limit", 50, 1, 10000, &limit))
+        reply(r, trace_store_recent(c->traces, (int)limit));
+}
+
+static void handle_overview(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    json_t *o = analytics_overview(trace_store_db(c->traces), time_wall());
+    if (o) {
+        json_object_set_new(o, "fleet", coord_fleet_summary(c));
+        json_object_set_new(o, "uptime_s", json_real(time_wall() - c->started));
+        json_object_set_new(o, "timestamp", json_real(time_wall()));
+    }
+    reply(r, o);
+}
+
+static void handle_trends(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    long hours;
+    if (int_param(r, "hours", 24, 1, 90 * 24, &hours))
+        reply(r, analytics_trends(trace_store_db(c->traces), time_wall(), (int)hours));
+}
+
+/* models, usage and tags take ?days=N (1..90, default 7). */
+static void handle_days(struct httpd_req *r, void *arg,
+                        json_t *(*fn)(sqlite3 *db, double now, int days))
+{
+    struct coord *c = arg;
+    long days;
+    if (int_param(r, "days", 7, 1, 90, &days))
+        reply(r, fn(trace_store_db(c->traces), time_wall(), (int)days));
+}
+
+static void handle_models(struct httpd_req *r, void *arg)
+{
+    handle_days(r, arg, analytics_models);
+}
+
+static void handle_usage(struct httpd_req *r, void *arg)
+{
+    handle_days(r, arg, analytics_usage);
+}
+
+static void handle_tags(struct httpd_req *r, void *arg)
+{
+    handle_days(r, arg, analytics_tags);
+}
+
+void coord_dashboard_routes(struct coord *c)
+{
+    struct httpd *h = c->httpd;
+    httpd_route(h, HTTPD_GET, "/dashboard/api/traces", handle_traces, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/overview", handle_overview, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/trends", handle_trends, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/models", handle_models, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/usage", handle_usage, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/tags", handle_tags, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/apps", handle_tags, c); /* the seed's alias */
+}
