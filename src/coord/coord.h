@@ -62,6 +62,7 @@ extern const struct cfg_spec coord_config_spec;
 struct coord {
     struct event_base *base;
     struct coord_settings *settings;
+    const enum cfg_source *cfg_sources; /* where each setting came from (borrowed), or NULL */
     struct score_weights weights;
     struct registry registry;
     struct queue_set queues;

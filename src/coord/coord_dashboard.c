@@ -3,10 +3,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/timeutil.h"
 #include "coord/analytics.h"
+#include "common/jsonx.h"
+#include "common/log.h"
 #include "coord/coord.h"
+#include "coord/runtime_settings.h"
 #include "coord/trace_store.h"
 
 /* Reads an integer query parameter in min..max (def when absent). false after replying 400. */
@@ -91,6 +95,44 @@ static void handle_tags(struct httpd_req *r, void *arg)
     handle_days(r, arg, analytics_tags);
 }
 
+static json_t *settings_json(struct coord *c)
+{
+    return json_pack("{s:o, s:o}", "runtime", runtime_settings_json(c->settings), "config",
+                     cfg_to_json(&coord_config_spec, c->settings, c->cfg_sources));
+}
+
+/* GET: the runtime toggles and the whole configuration. POST {"auto_pull": false, ...}:
+ * changes toggles at once (all or nothing) and saves them for the next start. */
+static void handle_settings(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    if (httpd_req_method(r) == HTTPD_GET) {
+        httpd_reply_json(r, 200, NULL, settings_json(c), false);
+        return;
+    }
+    size_t len;
+    const char *raw = httpd_req_body(r, &len);
+    char err[512];
+    json_t *body = jsonx_parse_body(raw, len, err, sizeof err);
+    if (!body || runtime_settings_apply(c->settings, body, err, sizeof err) != 0) {
+        json_decref(body);
+        httpd_reply_error_ollama(r, 400, err);
+        return;
+    }
+    char *changes = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    LOG_INFO("settings changed from the dashboard by %s: %s", httpd_req_peer(r),
+             changes ? changes : "?");
+    free(changes);
+    json_decref(body);
+    int rc = runtime_settings_save(c->settings, c->settings->data_dir);
+    if (rc)
+        LOG_WARN("cannot save %s/settings.json (%s): the change lasts until herd stops",
+                 c->settings->data_dir, strerror(-rc));
+    json_t *o = settings_json(c);
+    json_object_set_new(o, "saved", json_boolean(rc == 0));
+    httpd_reply_json(r, 200, NULL, o, false);
+}
+
 void coord_dashboard_routes(struct coord *c)
 {
     struct httpd *h = c->httpd;
@@ -101,4 +143,5 @@ void coord_dashboard_routes(struct coord *c)
     httpd_route(h, HTTPD_GET, "/dashboard/api/usage", handle_usage, c);
     httpd_route(h, HTTPD_GET, "/dashboard/api/tags", handle_tags, c);
     httpd_route(h, HTTPD_GET, "/dashboard/api/apps", handle_tags, c); /* the seed's alias */
+    httpd_route(h, HTTPD_GET | HTTPD_POST, "/dashboard/api/settings", handle_settings, c);
 }

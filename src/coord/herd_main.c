@@ -13,6 +13,7 @@
 #include "common/timeutil.h"
 #include "coord/coord.h"
 #include "coord/coord_advertise.h"
+#include "coord/runtime_settings.h"
 
 extern char **environ;
 
@@ -90,10 +91,28 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    rc = runtime_settings_load(&s, s.data_dir, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "herd: %s (fix or delete it)\n", err);
+        goto out;
+    }
+    char saved[4200];
+    snprintf(saved, sizeof saved, "%s/settings.json", s.data_dir);
+    if (access(saved, F_OK) == 0) {
+        json_t *rt = runtime_settings_json(&s);
+        char *text = json_dumps(rt, JSON_COMPACT);
+        LOG_INFO("settings changed on the dashboard (%s) apply over the configuration: %s", saved,
+                 text ? text : "?");
+        free(text);
+        json_decref(rt);
+    }
+
     base = event_base_new();
     if (!base)
         goto out;
     c = coord_new(base, &s, err, sizeof err);
+    if (c)
+        c->cfg_sources = st.sources;
     if (!c) {
         fprintf(stderr, "herd: %s\n", err);
         goto out;

@@ -133,3 +133,56 @@ test('bad parameters get 400 in Ollama\'s error shape; every seed curl returns J
     JSON.parse(r.stdout);
   }
 });
+
+test('settings: a toggle changes behaviour at once, is refused when wrong, and survives a restart', async () => {
+  const sim = await startSim(['--name', 's', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--registry', 'tiny:1b=0.5']);
+  let h = await startHerd(['--auto-pull-timeout', '20']);
+  const beats = heartbeatLoop(h, [{ name: 's', url: sim.url }]);
+  await beats.ready;
+  const ask = (model) => postJson(`${h.url}/api/chat`, { model, messages: [{ role: 'user', content: 'hi' }], stream: false });
+
+  let r = await getJson(`${h.url}/dashboard/api/settings`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.runtime, { auto_pull: true, vram_fallback: true, context_protection: 'strip', max_retries: 2 });
+  const row = r.body.config.find((o) => o.name === 'auto-pull-timeout');
+  assert.equal(row.source, 'flag');
+  assert.ok(r.body.config.some((o) => o.name === 'port'));
+
+  r = await postJson(`${h.url}/dashboard/api/settings`, { auto_pull: false, max_retries: 1 });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.saved, true);
+  assert.equal(r.body.runtime.auto_pull, false);
+  assert.equal(r.body.runtime.max_retries, 1);
+  // At once: a model nobody has is not pulled any more.
+  r = await ask('tiny:1b');
+  assert.equal(r.status, 404, JSON.stringify(r.body));
+  assert.equal((await getJson(`${sim.url}/api/tags`)).body.models.some((m) => m.name.startsWith('tiny')), false);
+
+  // Wrong changes are refused whole: nothing of them applies.
+  for (const bad of [{ auto_pull: 'yes' }, { max_retries: 99 }, { context_protection: 'shred' }, { port: 1 }, [1], { auto_pull: true, max_retries: -1 }]) {
+    r = await postJson(`${h.url}/dashboard/api/settings`, bad);
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.equal(typeof r.body.error, 'string');
+  }
+  r = await postJson(`${h.url}/dashboard/api/settings`, '{not json');
+  assert.equal(r.status, 400);
+  assert.equal((await getJson(`${h.url}/dashboard/api/settings`)).body.runtime.auto_pull, false);
+
+  // A restart on the same data keeps the change, and says so in its log.
+  await beats.stop();
+  const dataDir = h.dataDir;
+  assert.equal(await h.stop(), 0);
+  h = await startHerd(['--data-dir', dataDir, '--console-log-level', 'info', '--auto-pull-timeout', '20']);
+  const again = heartbeatLoop(h, [{ name: 's', url: sim.url }]);
+  await again.ready;
+  r = await getJson(`${h.url}/dashboard/api/settings`);
+  assert.equal(r.body.runtime.auto_pull, false);
+  assert.equal(r.body.runtime.max_retries, 1);
+  assert.match(h.proc.stderrText, /settings changed on the dashboard .* apply over the configuration/);
+  // Back on: the pull happens.
+  await postJson(`${h.url}/dashboard/api/settings`, { auto_pull: true });
+  r = await ask('tiny:1b');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.headers.get('x-fleet-pulled'), 'tiny:1b');
+  await again.stop();
+});
