@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang clang-format
   libevent-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3
-  libmdnsd-dev libssl-dev libcmocka-dev
+  libmdnsd-dev libssl-dev libcmocka-dev libjs-chart.js
   curl ca-certificates python3
   python3-zeroconf iproute2
 )

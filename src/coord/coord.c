@@ -1,4 +1,5 @@
 #include "coord/coord.h"
+#include "coord/coord_events.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -95,6 +96,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     event_add(c->reaper, &rt);
     coord_api_routes(c);
     coord_dashboard_routes(c);
+    c->events = coord_events_new(c);
     coord_proxy_routes(c);
     return c;
 }
@@ -104,6 +106,7 @@ void coord_free(struct coord *c)
     if (!c)
         return;
     httpd_free(c->httpd); /* requests in flight are told their clients left */
+    coord_events_free(c->events);
     coord_pull_free_all(c);
     httpc_free(c->httpc);
     if (c->monitor)

@@ -65,6 +65,7 @@ struct coord {
     const enum cfg_source *cfg_sources; /* where each setting came from (borrowed), or NULL */
     struct score_weights weights;
     struct registry registry;
+    struct coord_events *events; /* the dashboard's live streams (coord_events.c) */
     struct queue_set queues;
     struct httpd *httpd;
     struct httpc *httpc;
@@ -98,6 +99,8 @@ void coord_dashboard_routes(struct coord *c);
 /* {nodes_total, nodes_online, models_loaded, requests_active, requests_queued}; a new
  * reference. */
 json_t *coord_fleet_summary(struct coord *c);
+/* What /fleet/status answers: {fleet, nodes, queues, timestamp}; a new reference. */
+json_t *coord_status_json(struct coord *c);
 void coord_proxy_routes(struct coord *c);
 
 /* Cancels requests whose node has sent nothing for --stale-timeout (not those paused by

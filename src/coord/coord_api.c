@@ -242,9 +242,8 @@ json_t *coord_fleet_summary(struct coord *c)
                      pending + (int)c->n_held);
 }
 
-static void handle_status(struct httpd_req *r, void *arg)
+json_t *coord_status_json(struct coord *c)
 {
-    struct coord *c = arg;
     double now = time_wall();
     json_t *nodes = json_array();
     for (size_t i = 0; i < c->registry.n; i++) {
@@ -258,9 +257,13 @@ static void handle_status(struct httpd_req *r, void *arg)
         json_object_set_new(o, "parallel", json_integer(coord_node_parallel(c, n)));
         json_array_append_new(nodes, o);
     }
-    json_t *o = json_pack("{s:o, s:o, s:o, s:f}", "fleet", coord_fleet_summary(c), "nodes", nodes,
-                          "queues", queues_json(c), "timestamp", now);
-    httpd_reply_json(r, 200, NULL, o, false);
+    return json_pack("{s:o, s:o, s:o, s:f}", "fleet", coord_fleet_summary(c), "nodes", nodes,
+                     "queues", queues_json(c), "timestamp", now);
+}
+
+static void handle_status(struct httpd_req *r, void *arg)
+{
+    httpd_reply_json(r, 200, NULL, coord_status_json(arg), false);
 }
 
 static void handle_queue(struct httpd_req *r, void *arg)

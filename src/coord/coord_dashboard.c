@@ -10,6 +10,7 @@
 #include "common/jsonx.h"
 #include "common/log.h"
 #include "coord/coord.h"
+#include "coord/dashboard_assets.h"
 #include "coord/runtime_settings.h"
 #include "coord/trace_store.h"
 
@@ -133,6 +134,40 @@ static void handle_settings(struct httpd_req *r, void *arg)
     httpd_reply_json(r, 200, NULL, o, false);
 }
 
+static const struct dashboard_asset *asset(const char *path)
+{
+    for (const struct dashboard_asset *a = dashboard_assets; a->path; a++)
+        if (strcmp(a->path, path) == 0)
+            return a;
+    return NULL;
+}
+
+static void send_asset(struct httpd_req *r, const struct dashboard_asset *a)
+{
+    /* Revalidated on every load, so a new herd's page is never mixed with an old script. */
+    httpd_add_header(r, "Cache-Control", "no-cache");
+    httpd_add_header(r, "X-Content-Type-Options", "nosniff");
+    httpd_reply(r, 200, a->type, a->data, a->len);
+}
+
+/* Every tab is the same page; its script draws the tab the path names. */
+static void handle_page(struct httpd_req *r, void *arg)
+{
+    (void)arg;
+    send_asset(r, asset("/dashboard/static/index.html"));
+}
+
+static void handle_static(struct httpd_req *r, void *arg)
+{
+    (void)arg;
+    const struct dashboard_asset *a = asset(httpd_req_path(r));
+    if (!a) {
+        httpd_reply_text(r, 404, "404 page not found");
+        return;
+    }
+    send_asset(r, a);
+}
+
 void coord_dashboard_routes(struct coord *c)
 {
     struct httpd *h = c->httpd;
@@ -144,4 +179,10 @@ void coord_dashboard_routes(struct coord *c)
     httpd_route(h, HTTPD_GET, "/dashboard/api/tags", handle_tags, c);
     httpd_route(h, HTTPD_GET, "/dashboard/api/apps", handle_tags, c); /* the seed's alias */
     httpd_route(h, HTTPD_GET | HTTPD_POST, "/dashboard/api/settings", handle_settings, c);
+    static const char *const pages[] = {
+        "/dashboard",      "/dashboard/",     "/dashboard/trends",  "/dashboard/models",
+        "/dashboard/apps", "/dashboard/tags", "/dashboard/settings"};
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++)
+        httpd_route(h, HTTPD_GET | HTTPD_HEAD, pages[i], handle_page, c);
+    httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/dashboard/static/*", handle_static, c);
 }

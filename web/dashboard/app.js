@@ -1,0 +1,252 @@
+// herd's dashboard: one page per tab, each built from herd's JSON API. Everything shown is
+// inserted as text (node and model names come from the network), never as HTML.
+'use strict';
+
+const main = document.getElementById('main');
+const page = (location.pathname.replace(/\/+$/, '').split('/')[2] || 'fleet').replace('tags', 'apps');
+
+for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
+
+// el('div', {class: 'x'}, child, 'text', ...) builds an element; strings become text nodes.
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+const fmt = (v, digits = 0) => (v === null || v === undefined ? '–' : Number(v).toLocaleString(undefined, { maximumFractionDigits: digits }));
+const ms = (v) => (v === null || v === undefined ? '–' : v >= 1000 ? `${fmt(v / 1000, 2)} s` : `${fmt(v)} ms`);
+const gb = (v) => (v === null || v === undefined ? '–' : `${fmt(v, 1)} GB`);
+
+async function getJson(url, init) {
+  const r = await fetch(url, init);
+  const body = await r.json().catch(() => null);
+  if (!r.ok) throw new Error((body && (body.error?.message || body.error)) || `${url}: HTTP ${r.status}`);
+  return body;
+}
+
+function showError(where, err) {
+  where.replaceChildren(el('p', { class: 'note error' }, `Could not load this page: ${err.message}`));
+}
+
+function stat(label, value) {
+  return el('div', { class: 'stat' }, el('b', {}, value), el('span', {}, label));
+}
+
+function bar(pct, level) {
+  const p = Math.max(0, Math.min(100, pct || 0));
+  const i = el('i');
+  i.style.width = `${p}%`;
+  return el('div', { class: `bar ${level || ''}` }, i);
+}
+
+function table(headers, rows) {
+  return el('div', { class: 'scroll' }, el('table', {},
+    el('thead', {}, el('tr', {}, headers.map((h) => el('th', { class: h.n ? 'n' : '' }, h.label)))),
+    el('tbody', {}, rows.map((r) => el('tr', {}, r.map((c, i) => el('td', { class: headers[i].n ? 'n' : '' }, c)))))));
+}
+
+// One Chart.js chart in a box; charts are remembered so a redraw replaces them.
+const charts = new Map();
+function chart(id, config) {
+  const canvas = el('canvas', { id, role: 'img', 'aria-label': id });
+  const box = el('div', { class: 'chart' }, canvas);
+  queueMicrotask(() => {
+    charts.get(id)?.destroy();
+    config.options = { responsive: true, maintainAspectRatio: false, animation: false, ...(config.options || {}) };
+    charts.set(id, new Chart(canvas, config));
+  });
+  return box;
+}
+
+function rangeButtons(choices, current, onPick) {
+  return el('div', { class: 'controls' }, choices.map(([label, value]) =>
+    el('button', { class: value === current ? 'on' : '', 'data-value': value, onclick: () => onPick(value) }, label)));
+}
+
+// ---- Fleet: live node cards from /dashboard/events ----
+
+function nodeCard(n) {
+  const mem = n.memory || {};
+  const memPct = mem.total_gb ? (100 * mem.used_gb) / mem.total_gb : 0;
+  const ol = n.ollama || {};
+  const up = ol.ollama_up !== false;
+  const parts = [
+    el('h3', {}, el('span', {}, n.node_id), el('span', { class: `badge ${n.draining ? 'degraded' : n.status}` }, n.draining ? 'draining' : n.status)),
+    el('div', { class: 'muted' }, [n.chip, n.ollama_version && `Ollama ${n.ollama_version}`].filter(Boolean).join(' · ') || '\u00a0'),
+  ];
+  if (n.cpu) parts.push(el('div', {}, `CPU ${fmt(n.cpu.utilization_pct)} %`, el('span', { class: 'muted' }, ` · ${fmt(n.cpu.cores_physical)} cores`)), bar(n.cpu.utilization_pct));
+  if (n.memory) {
+    parts.push(el('div', {}, `Memory ${gb(mem.used_gb)} of ${gb(mem.total_gb)} `, el('span', { class: `badge ${mem.pressure}` }, mem.pressure || 'unknown')));
+    parts.push(bar(memPct, mem.pressure));
+  }
+  for (const g of n.gpus || []) {
+    parts.push(el('div', {}, `${g.name}: VRAM ${gb(g.vram_used_gb)} of ${gb(g.vram_total_gb)}`));
+    parts.push(bar(g.vram_total_gb ? (100 * g.vram_used_gb) / g.vram_total_gb : 0));
+  }
+  if (n.capacity) parts.push(el('div', { class: 'muted' }, `Capacity: ${n.capacity.mode} (${n.capacity.reason}), up to ${gb(n.capacity.ceiling_gb)}`));
+  if (!up) parts.push(el('p', { class: 'note error' }, 'Ollama does not answer on this machine'));
+  const loaded = ol.models_loaded || [];
+  parts.push(el('div', { class: 'muted' }, `${loaded.length} loaded · ${(ol.models_available || []).length} on disk`));
+  parts.push(el('div', { class: 'chips' }, loaded.map((m) => el('span', { class: 'chip', title: m.name },
+    `${m.name} · ${gb(m.size_gb)}${m.context_length ? ` · ${fmt(m.context_length)} ctx` : ''}`))));
+  return el('div', { class: 'card', 'data-node': n.node_id }, parts);
+}
+
+function renderFleet(s, updated) {
+  const f = s.fleet;
+  const queues = Object.entries(s.queues || {});
+  const completed = queues.reduce((a, [, q]) => a + q.completed, 0);
+  main.replaceChildren(
+    el('h1', {}, 'Fleet'),
+    el('div', { class: 'stats' },
+      stat('nodes online', `${f.nodes_online} / ${f.nodes_total}`),
+      stat('models loaded', fmt(f.models_loaded)),
+      stat('in flight', fmt(f.requests_active)),
+      stat('queued', fmt(f.requests_queued)),
+      stat('completed', fmt(completed))),
+    el('h2', {}, 'Nodes'),
+    s.nodes.length ? el('div', { class: 'cards', id: 'nodes' }, s.nodes.map(nodeCard))
+      : el('p', { class: 'note' }, 'No node has reported yet. Start herd-node on each machine (it finds herd by mDNS), or point it here with --router-url.'),
+    el('h2', {}, 'Queues'),
+    queues.length ? table(
+      [{ label: 'node : model' }, { label: 'pending', n: 1 }, { label: 'in flight', n: 1 }, { label: 'slots', n: 1 },
+        { label: 'completed', n: 1 }, { label: 'failed', n: 1 }, { label: 'avg latency', n: 1 }],
+      queues.map(([k, q]) => [k, fmt(q.pending), fmt(q.in_flight), fmt(q.concurrency), fmt(q.completed), fmt(q.failed), ms(q.avg_latency_ms)]))
+      : el('p', { class: 'muted' }, 'No request has been routed yet.'),
+    el('p', { class: 'muted', id: 'updated' }, `Live · updated ${updated.toLocaleTimeString()}`));
+}
+
+function fleet() {
+  main.replaceChildren(el('p', { class: 'muted' }, 'Connecting…'));
+  const source = new EventSource('/dashboard/events');
+  source.onmessage = (ev) => renderFleet(JSON.parse(ev.data), new Date());
+  source.onerror = () => {
+    const u = document.getElementById('updated');
+    if (u) u.textContent = 'Connection to herd lost; reconnecting…';
+  };
+}
+
+// ---- Trends ----
+
+async function trends(hours = 24) {
+  try {
+    const t = await getJson(`/dashboard/api/trends?hours=${hours}`);
+    const labels = t.buckets.map((b) => {
+      const d = new Date(b.hour * 1000);
+      return hours > 48 ? d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit' }) : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    });
+    const total = t.buckets.reduce((a, b) => a + b.requests, 0);
+    main.replaceChildren(
+      el('h1', {}, 'Trends'),
+      rangeButtons([['24 h', 24], ['72 h', 72], ['7 days', 168], ['30 days', 720]], hours, trends),
+      el('p', { class: 'muted' }, `${fmt(total)} requests in the last ${hours} hours`),
+      el('h2', {}, 'Requests per hour'),
+      chart('requests', { type: 'bar', data: { labels, datasets: [
+        { label: 'completed', data: t.buckets.map((b) => b.completed), backgroundColor: '#2e7d32', stack: 's' },
+        { label: 'failed', data: t.buckets.map((b) => b.failed), backgroundColor: '#c62828', stack: 's' },
+        { label: 'other', data: t.buckets.map((b) => b.requests - b.completed - b.failed), backgroundColor: '#9aa5b1', stack: 's' }] } }),
+      el('h2', {}, 'Latency and time to first token (completed requests)'),
+      chart('latency', { type: 'line', data: { labels, datasets: [
+        { label: 'avg latency (ms)', data: t.buckets.map((b) => b.avg_latency_ms), borderColor: '#2f5d8a', spanGaps: true },
+        { label: 'avg time to first token (ms)', data: t.buckets.map((b) => b.avg_ttft_ms), borderColor: '#b26a00', spanGaps: true }] } }),
+      el('h2', {}, 'Tokens per hour'),
+      chart('tokens', { type: 'bar', data: { labels, datasets: [
+        { label: 'prompt', data: t.buckets.map((b) => b.prompt_tokens), backgroundColor: '#8fb3d9' },
+        { label: 'completion', data: t.buckets.map((b) => b.completion_tokens), backgroundColor: '#2f5d8a' }] } }));
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+// ---- Models ----
+
+async function models(days = 7) {
+  try {
+    const m = await getJson(`/dashboard/api/models?days=${days}`);
+    const rows = [];
+    for (const x of m.models) {
+      rows.push([el('b', {}, x.model), '', fmt(x.requests), fmt(x.failed), ms(x.avg_latency_ms), ms(x.min_latency_ms), ms(x.max_latency_ms), ms(x.avg_ttft_ms), fmt(x.tokens_per_s, 1)]);
+      for (const n of x.nodes) rows.push(['', n.node_id || '(no node)', fmt(n.requests), fmt(n.failed), ms(n.avg_latency_ms), '', '', ms(n.avg_ttft_ms), fmt(n.tokens_per_s, 1)]);
+    }
+    main.replaceChildren(
+      el('h1', {}, 'Model insights'),
+      rangeButtons([['1 day', 1], ['7 days', 7], ['30 days', 30]], days, models),
+      m.models.length ? [
+        chart('model-requests', { type: 'bar', data: { labels: m.models.map((x) => x.model), datasets: [
+          { label: 'requests', data: m.models.map((x) => x.requests), backgroundColor: '#2f5d8a' }] }, options: { indexAxis: 'y' } }),
+        table([{ label: 'model' }, { label: 'node' }, { label: 'requests', n: 1 }, { label: 'failed', n: 1 }, { label: 'avg latency', n: 1 },
+          { label: 'min', n: 1 }, { label: 'max', n: 1 }, { label: 'first token', n: 1 }, { label: 'tokens/s', n: 1 }], rows)]
+        : el('p', { class: 'note' }, `No requests in the last ${days} days.`));
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+// ---- Apps (tags) ----
+
+async function apps(days = 7) {
+  try {
+    const t = await getJson(`/dashboard/api/tags?days=${days}`);
+    const dayList = [...new Set(t.tags.flatMap((x) => x.daily.map((d) => d.day)))].sort();
+    const colors = ['#2f5d8a', '#b26a00', '#2e7d32', '#7b1fa2', '#c62828', '#00838f'];
+    main.replaceChildren(
+      el('h1', {}, 'Apps'),
+      el('p', { class: 'muted' }, 'Requests are tagged by metadata.tags in the body, the X-Herd-Tags header, or the OpenAI user field.'),
+      rangeButtons([['1 day', 1], ['7 days', 7], ['30 days', 30]], days, apps),
+      t.tags.length ? [
+        chart('tags-daily', { type: 'line', data: { labels: dayList, datasets: t.tags.slice(0, 6).map((x, i) => ({
+          label: x.tag, borderColor: colors[i], data: dayList.map((d) => x.daily.find((y) => y.day === d)?.requests || 0) })) } }),
+        table([{ label: 'tag' }, { label: 'requests', n: 1 }, { label: 'failed', n: 1 }, { label: 'avg latency', n: 1 },
+          { label: 'first token', n: 1 }, { label: 'prompt tokens', n: 1 }, { label: 'completion tokens', n: 1 }],
+        t.tags.map((x) => [x.tag, fmt(x.requests), fmt(x.failed), ms(x.avg_latency_ms), ms(x.avg_ttft_ms), fmt(x.prompt_tokens), fmt(x.completion_tokens)]))]
+        : el('p', { class: 'note' }, `No tagged requests in the last ${days} days.`),
+      el('p', { class: 'muted' }, `${fmt(t.untagged)} requests without a tag.`));
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+// ---- Settings ----
+
+async function settings(message) {
+  try {
+    const s = await getJson('/dashboard/api/settings');
+    const rt = s.runtime;
+    const change = async (patch) => {
+      try {
+        const r = await getJson('/dashboard/api/settings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+        settings(r.saved ? 'Saved: in effect now and after a restart.' : 'In effect now, but could not be saved (see herd\'s log).');
+      } catch (e) {
+        settings(`Not changed: ${e.message}`);
+      }
+    };
+    const toggle = (key, label) => el('label', {}, el('input', { type: 'checkbox', id: key, checked: rt[key], onchange: (e) => change({ [key]: e.target.checked }) }), label);
+    main.replaceChildren(
+      el('h1', {}, 'Settings'),
+      message ? el('p', { class: 'note', id: 'message' }, message) : null,
+      el('h2', {}, 'Routing (take effect at once)'),
+      el('div', { class: 'card toggles' },
+        toggle('auto_pull', 'Auto-pull: a model no node has is pulled onto the node with the most free memory'),
+        toggle('vram_fallback', 'VRAM fallback: a loaded model of the same kind may answer instead of a cold load'),
+        el('label', {}, 'Context protection',
+          el('select', { id: 'context_protection', onchange: (e) => change({ context_protection: e.target.value }) },
+            ['strip', 'warn', 'passthrough'].map((v) => el('option', { value: v, selected: v === rt.context_protection }, v)))),
+        el('label', {}, 'Retries on other nodes',
+          el('input', { type: 'number', id: 'max_retries', min: 0, max: 10, value: rt.max_retries, onchange: (e) => change({ max_retries: Number(e.target.value) }) }))),
+      el('h2', {}, 'Configuration'),
+      el('p', { class: 'muted' }, 'Set by flags, environment variables or the env file when herd starts (see docs/configuration.md).'),
+      table([{ label: 'setting' }, { label: 'value' }, { label: 'from' }, { label: 'default' }, { label: 'meaning' }],
+        s.config.map((o) => [o.name, Array.isArray(o.value) ? o.value.join(', ') : String(o.value ?? ''), o.source, o.default ?? '', o.help])));
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+const pages = { fleet, trends, models, apps, settings };
+(pages[page] || fleet)();
