@@ -30,6 +30,11 @@ async function getJson(url, init) {
   return body;
 }
 
+// Replaces the page's content; arrays are flattened and empty entries dropped.
+function show(...children) {
+  main.replaceChildren(...children.flat(2).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 function showError(where, err) {
   where.replaceChildren(el('p', { class: 'note error' }, `Could not load this page: ${err.message}`));
 }
@@ -102,7 +107,7 @@ function renderFleet(s, updated) {
   const f = s.fleet;
   const queues = Object.entries(s.queues || {});
   const completed = queues.reduce((a, [, q]) => a + q.completed, 0);
-  main.replaceChildren(
+  show(
     el('h1', {}, 'Fleet'),
     el('div', { class: 'stats' },
       stat('nodes online', `${f.nodes_online} / ${f.nodes_total}`),
@@ -123,7 +128,7 @@ function renderFleet(s, updated) {
 }
 
 function fleet() {
-  main.replaceChildren(el('p', { class: 'muted' }, 'Connecting…'));
+  show(el('p', { class: 'muted' }, 'Connecting…'));
   const source = new EventSource('/dashboard/events');
   source.onmessage = (ev) => renderFleet(JSON.parse(ev.data), new Date());
   source.onerror = () => {
@@ -142,7 +147,7 @@ async function trends(hours = 24) {
       return hours > 48 ? d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit' }) : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
     });
     const total = t.buckets.reduce((a, b) => a + b.requests, 0);
-    main.replaceChildren(
+    show(
       el('h1', {}, 'Trends'),
       rangeButtons([['24 h', 24], ['72 h', 72], ['7 days', 168], ['30 days', 720]], hours, trends),
       el('p', { class: 'muted' }, `${fmt(total)} requests in the last ${hours} hours`),
@@ -174,7 +179,7 @@ async function models(days = 7) {
       rows.push([el('b', {}, x.model), '', fmt(x.requests), fmt(x.failed), ms(x.avg_latency_ms), ms(x.min_latency_ms), ms(x.max_latency_ms), ms(x.avg_ttft_ms), fmt(x.tokens_per_s, 1)]);
       for (const n of x.nodes) rows.push(['', n.node_id || '(no node)', fmt(n.requests), fmt(n.failed), ms(n.avg_latency_ms), '', '', ms(n.avg_ttft_ms), fmt(n.tokens_per_s, 1)]);
     }
-    main.replaceChildren(
+    show(
       el('h1', {}, 'Model insights'),
       rangeButtons([['1 day', 1], ['7 days', 7], ['30 days', 30]], days, models),
       m.models.length ? [
@@ -195,7 +200,7 @@ async function apps(days = 7) {
     const t = await getJson(`/dashboard/api/tags?days=${days}`);
     const dayList = [...new Set(t.tags.flatMap((x) => x.daily.map((d) => d.day)))].sort();
     const colors = ['#2f5d8a', '#b26a00', '#2e7d32', '#7b1fa2', '#c62828', '#00838f'];
-    main.replaceChildren(
+    show(
       el('h1', {}, 'Apps'),
       el('p', { class: 'muted' }, 'Requests are tagged by metadata.tags in the body, the X-Herd-Tags header, or the OpenAI user field.'),
       rangeButtons([['1 day', 1], ['7 days', 7], ['30 days', 30]], days, apps),
@@ -227,7 +232,7 @@ async function settings(message) {
       }
     };
     const toggle = (key, label) => el('label', {}, el('input', { type: 'checkbox', id: key, checked: rt[key], onchange: (e) => change({ [key]: e.target.checked }) }), label);
-    main.replaceChildren(
+    show(
       el('h1', {}, 'Settings'),
       message ? el('p', { class: 'note', id: 'message' }, message) : null,
       el('h2', {}, 'Routing (take effect at once)'),
