@@ -8,7 +8,7 @@ pkgs=(
   libevent-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3
   libmdnsd-dev libssl-dev libcmocka-dev libjs-chart.js
   curl ca-certificates python3
-  python3-zeroconf iproute2
+  python3-zeroconf iproute2 chromium
 )
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
@@ -28,6 +28,6 @@ fi
 
 # The real-client tests use the official npm packages, pinned by package-lock.json.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -f "$here/package-lock.json" ] && [ ! -d "$here/node_modules/openai" -o ! -d "$here/node_modules/ollama" ]; then
+if [ -f "$here/package-lock.json" ] && [ ! -d "$here/node_modules/openai" -o ! -d "$here/node_modules/ollama" -o ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -205,13 +205,13 @@ async function apps(days = 7) {
       el('p', { class: 'muted' }, 'Requests are tagged by metadata.tags in the body, the X-Herd-Tags header, or the OpenAI user field.'),
       rangeButtons([['1 day', 1], ['7 days', 7], ['30 days', 30]], days, apps),
       t.tags.length ? [
-        chart('tags-daily', { type: 'line', data: { labels: dayList, datasets: t.tags.slice(0, 6).map((x, i) => ({
-          label: x.tag, borderColor: colors[i], data: dayList.map((d) => x.daily.find((y) => y.day === d)?.requests || 0) })) } }),
+        chart('tags-daily', { type: 'bar', data: { labels: dayList, datasets: t.tags.slice(0, 6).map((x, i) => ({
+          label: x.tag, backgroundColor: colors[i], data: dayList.map((d) => x.daily.find((y) => y.day === d)?.requests || 0) })) } }),
         table([{ label: 'tag' }, { label: 'requests', n: 1 }, { label: 'failed', n: 1 }, { label: 'avg latency', n: 1 },
           { label: 'first token', n: 1 }, { label: 'prompt tokens', n: 1 }, { label: 'completion tokens', n: 1 }],
         t.tags.map((x) => [x.tag, fmt(x.requests), fmt(x.failed), ms(x.avg_latency_ms), ms(x.avg_ttft_ms), fmt(x.prompt_tokens), fmt(x.completion_tokens)]))]
         : el('p', { class: 'note' }, `No tagged requests in the last ${days} days.`),
-      el('p', { class: 'muted' }, `${fmt(t.untagged)} requests without a tag.`));
+      el('p', { class: 'muted' }, `${fmt(t.untagged)} ${t.untagged === 1 ? 'request' : 'requests'} without a tag.`));
   } catch (e) {
     showError(main, e);
   }

@@ -1,0 +1,119 @@
+// The dashboard in a real browser (Debian's Chromium, driven by playwright-core) against a live
+// herd with a simulated fleet and traffic: each tab shows real data, the fleet page updates by
+// itself, a settings toggle changes what herd does, and no console error occurs. A screenshot
+// of each tab is saved in BUILD/test-artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSim, startHerd, heartbeatLoop, postJson, BUILD } from './lib/harness.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : 'needs Debian\'s chromium (scripts/install-deps.sh installs it)';
+const shots = join(BUILD, 'test-artifacts');
+
+let herd;
+let simB;
+let loop;
+let browser;
+let page;
+const problems = []; // console errors and uncaught exceptions, from every page
+
+before(async () => {
+  if (skip) return;
+  const { chromium } = await import('playwright-core');
+  const a = await startSim(['--name', 'studio', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b']);
+  simB = await startSim(['--name', 'laptop', '--model', 'qwen2.5:7b=4.7', '--model', 'llama3.2:3b=2.0', '--loaded', 'qwen2.5:7b', '--registry', 'tiny:1b=0.5']);
+  herd = await startHerd(['--heartbeat-interval', '0.2']);
+  loop = heartbeatLoop(herd, [{ name: 'studio', url: a.url }, { name: 'laptop', url: simB.url }]);
+  await loop.ready;
+  const chat = (model, tags) => postJson(`${herd.url}/api/chat`, { model, messages: [{ role: 'user', content: 'hello' }], stream: false, metadata: { tags } });
+  const replies = await Promise.all([...Array(8)].map((_, i) => chat('qwen2.5:7b', [i % 2 ? 'app-a' : 'app-b'])));
+  assert.ok(replies.every((r) => r.status === 200));
+  mkdirSync(shots, { recursive: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
+});
+
+after(async () => {
+  await loop?.stop();
+  await browser?.close();
+});
+
+const text = () => page.locator('main').innerText();
+// The sum of a chart's first dataset, read from Chart.js in the page.
+const chartSum = (id) => page.evaluate((cid) => Chart.getChart(cid).data.datasets.reduce((s, d) => s + d.data.reduce((a, v) => a + (v || 0), 0), 0), id);
+
+test('fleet: node cards with their models, updated without a reload', { skip }, async () => {
+  await page.goto(`${herd.url}/dashboard`);
+  await page.locator('.card[data-node="studio"]').waitFor();
+  const t = await text();
+  for (const s of ['studio', 'laptop', 'qwen2.5:7b', '2 / 2', 'nodes online']) assert.ok(t.includes(s), `${s} in ${t}`);
+  assert.match(t, /studio:qwen2\.5:7b|laptop:qwen2\.5:7b/); // the queues table
+  // laptop loads another model; the page shows it from the stream, with no navigation.
+  const before = await page.evaluate(() => performance.getEntriesByType('navigation').length);
+  await postJson(`${simB.url}/api/generate`, { model: 'llama3.2:3b', prompt: 'hi', stream: false });
+  await page.locator('.card[data-node="laptop"] .chip', { hasText: 'llama3.2:3b' }).waitFor({ timeout: 10000 });
+  assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), before);
+  await page.screenshot({ path: join(shots, 'dashboard-fleet.png'), fullPage: true });
+});
+
+test('trends: the hourly charts hold the traffic', { skip }, async () => {
+  await page.goto(`${herd.url}/dashboard/trends`);
+  await page.locator('canvas#requests').waitFor();
+  assert.equal(await chartSum('requests'), 8);
+  assert.ok(await chartSum('tokens') > 0);
+  await page.getByRole('button', { name: '7 days' }).click();
+  await page.locator('button.on', { hasText: '7 days' }).waitFor();
+  assert.equal(await page.evaluate(() => Chart.getChart('requests').data.labels.length), 168);
+  await page.screenshot({ path: join(shots, 'dashboard-trends.png'), fullPage: true });
+});
+
+test('models: per model and node, with a chart', { skip }, async () => {
+  await page.goto(`${herd.url}/dashboard/models`);
+  await page.locator('table').waitFor();
+  const t = await text();
+  assert.ok(t.includes('qwen2.5:7b'));
+  assert.ok(t.includes('studio') || t.includes('laptop'));
+  assert.equal(await chartSum('model-requests'), 8);
+  await page.screenshot({ path: join(shots, 'dashboard-models.png'), fullPage: true });
+});
+
+test('apps: the tags the requests carried', { skip }, async () => {
+  await page.goto(`${herd.url}/dashboard/apps`);
+  await page.locator('table').waitFor();
+  const t = await text();
+  assert.ok(t.includes('app-a') && t.includes('app-b'));
+  assert.equal(await chartSum('tags-daily'), 8);
+  await page.screenshot({ path: join(shots, 'dashboard-apps.png'), fullPage: true });
+});
+
+test('settings: turning auto-pull off changes what herd does, at once', { skip }, async () => {
+  await page.goto(`${herd.url}/dashboard/settings`);
+  await page.locator('#auto_pull').waitFor();
+  assert.ok(await page.locator('#auto_pull').isChecked());
+  assert.ok((await text()).includes('heartbeat-interval'));
+  await page.locator('#auto_pull').uncheck();
+  await page.locator('#message', { hasText: 'Saved' }).waitFor();
+  assert.equal(await page.locator('#auto_pull').isChecked(), false);
+  const r = await postJson(`${herd.url}/api/chat`, { model: 'tiny:1b', messages: [{ role: 'user', content: 'hi' }], stream: false });
+  assert.equal(r.status, 404); // not pulled
+  await page.screenshot({ path: join(shots, 'dashboard-settings.png'), fullPage: true });
+  await page.locator('#auto_pull').check();
+  await page.locator('#message', { hasText: 'Saved' }).waitFor();
+});
+
+test('a phone-width screen needs no sideways scrolling; no console error on any page', { skip }, async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const p of ['', 'trends', 'apps']) {
+    await page.goto(`${herd.url}/dashboard/${p}`);
+    await page.locator('main h1').waitFor();
+    await page.waitForTimeout(300);
+    const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scroll <= width + 1, `/dashboard/${p} is ${scroll} px wide on a ${width} px screen`);
+  }
+  await page.screenshot({ path: join(shots, 'dashboard-phone.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+});
