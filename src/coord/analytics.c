@@ -1,28 +1,28 @@
-/* analytics: the dashboard's figures from request_traces. */
+/* analytics: the dashboard's figures from the hourly summaries of request_traces. */
 #include "coord/analytics.h"
 
 #include <math.h>
 #include <string.h>
 
-/* The figures every grouping reports. */
+/* The figures every grouping reports, summed from the hourly summaries (trace_store.c). */
 #define AGG                                                                                        \
-    "COUNT(*) AS requests, COALESCE(SUM(status = 'completed'), 0) AS completed,"                   \
-    " COALESCE(SUM(status = 'failed'), 0) AS failed,"                                              \
-    " ROUND(AVG(CASE WHEN status = 'completed' THEN latency_ms END), 1) AS avg_latency_ms,"        \
-    " ROUND(AVG(CASE WHEN status = 'completed' AND time_to_first_token_ms >= 0"                    \
-    "  THEN time_to_first_token_ms END), 1) AS avg_ttft_ms,"                                       \
-    " COALESCE(SUM(CASE WHEN prompt_tokens > 0 THEN prompt_tokens END), 0) AS prompt_tokens,"      \
-    " COALESCE(SUM(CASE WHEN completion_tokens > 0 THEN completion_tokens END), 0)"                \
-    "  AS completion_tokens"
+    "SUM(requests) AS requests, SUM(completed) AS completed, SUM(failed) AS failed,"               \
+    " ROUND(SUM(lat_sum) / NULLIF(SUM(lat_n), 0), 1) AS avg_latency_ms,"                           \
+    " ROUND(SUM(ttft_sum) / NULLIF(SUM(ttft_n), 0), 1) AS avg_ttft_ms,"                            \
+    " SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens"
 
-/* Tokens per second seen by clients: completion tokens over the whole time of the requests
- * that produced them (a non-streamed reply has no useful first-token time to split it by). */
-#define TPS                                                                                        \
-    "ROUND(SUM(CASE WHEN status = 'completed' AND completion_tokens > 0 AND latency_ms > 0"        \
-    " THEN completion_tokens END) * 1000.0 / NULLIF(SUM(CASE WHEN status = 'completed'"            \
-    " AND completion_tokens > 0 AND latency_ms > 0 THEN latency_ms END), 0), 1) AS tokens_per_s"
+/* Tokens per second seen by clients: completion tokens over the whole time of the completed
+ * requests that produced them (a non-streamed reply has no useful first-token time to split
+ * it by). */
+#define TPS "ROUND(SUM(gen_tokens) * 1000.0 / NULLIF(SUM(gen_ms), 0), 1) AS tokens_per_s"
 
-#define DAY "strftime('%Y-%m-%d', timestamp, 'unixepoch')"
+#define DAY "strftime('%Y-%m-%d', hour, 'unixepoch')"
+
+/* Windows start on the hour: the summaries are hourly. */
+static double window_start(double now, double seconds)
+{
+    return seconds <= 0 ? 0 : floor((now - seconds) / 3600) * 3600;
+}
 
 /* Runs sql with the doubles bound in order; each row becomes an object keyed by column name.
  * NULL when the statement fails. */
@@ -91,14 +91,20 @@ static void attach(json_t *parents, json_t *children, const char *key, const cha
 json_t *analytics_overview(sqlite3 *db, double now)
 {
     static const char *const names[] = {"last_24h", "last_7d", "all_time"};
-    const double since[] = {now - 86400, now - 7 * 86400, 0};
+    const double since[] = {window_start(now, 86400), window_start(now, 7 * 86400), 0};
     json_t *out = json_object();
     for (int i = 0; i < 3; i++) {
         json_t *rows = query(db,
-                             "SELECT " AGG ", COALESCE(SUM(status NOT IN ('completed', 'failed')),"
-                             " 0) AS other, COUNT(DISTINCT model) AS models,"
-                             " COUNT(DISTINCT node_id) AS nodes"
-                             " FROM request_traces WHERE timestamp >= ?",
+                             "SELECT COALESCE(SUM(requests), 0) AS requests,"
+                             " COALESCE(SUM(completed), 0) AS completed,"
+                             " COALESCE(SUM(failed), 0) AS failed,"
+                             " ROUND(SUM(lat_sum) / NULLIF(SUM(lat_n), 0), 1) AS avg_latency_ms,"
+                             " ROUND(SUM(ttft_sum) / NULLIF(SUM(ttft_n), 0), 1) AS avg_ttft_ms,"
+                             " COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,"
+                             " COALESCE(SUM(completion_tokens), 0) AS completion_tokens,"
+                             " COALESCE(SUM(requests - completed - failed), 0) AS other,"
+                             " COUNT(DISTINCT model) AS models, COUNT(DISTINCT node_id) AS nodes"
+                             " FROM traces_hourly WHERE hour >= ?",
                              &since[i], 1);
         if (!rows) {
             json_decref(out);
@@ -114,10 +120,9 @@ json_t *analytics_trends(sqlite3 *db, double now, int hours)
 {
     double current = floor(now / 3600) * 3600;
     double first = current - (hours - 1) * 3600.0;
-    json_t *rows = query(db,
-                         "SELECT CAST(timestamp / 3600 AS INTEGER) * 3600 AS hour, " AGG
-                         " FROM request_traces WHERE timestamp >= ? GROUP BY 1 ORDER BY 1",
-                         &first, 1);
+    json_t *rows = query(
+        db, "SELECT hour, " AGG " FROM traces_hourly WHERE hour >= ? GROUP BY hour ORDER BY hour",
+        &first, 1);
     if (!rows)
         return NULL;
     json_t *buckets = json_array();
@@ -141,25 +146,23 @@ json_t *analytics_trends(sqlite3 *db, double now, int hours)
 
 json_t *analytics_models(sqlite3 *db, double now, int days)
 {
-    double since = now - days * 86400.0;
+    double since = window_start(now, days * 86400.0);
     json_t *models = query(db,
-                           "SELECT model, " AGG ", ROUND(MIN(CASE WHEN status = 'completed'"
-                           " THEN latency_ms END), 1) AS min_latency_ms,"
-                           " ROUND(MAX(CASE WHEN status = 'completed' THEN latency_ms END), 1)"
-                           " AS max_latency_ms, " TPS " FROM request_traces WHERE timestamp >= ?"
+                           "SELECT model, " AGG ", ROUND(MIN(lat_min), 1) AS min_latency_ms,"
+                           " ROUND(MAX(lat_max), 1) AS max_latency_ms, " TPS
+                           " FROM traces_hourly WHERE hour >= ?"
                            " GROUP BY model ORDER BY requests DESC, model LIMIT 500",
                            &since, 1);
     json_t *nodes =
         query(db,
-              "SELECT model, node_id, " AGG ", " TPS " FROM request_traces WHERE timestamp >= ?"
+              "SELECT model, node_id, " AGG ", " TPS " FROM traces_hourly WHERE hour >= ?"
               " GROUP BY model, node_id ORDER BY requests DESC, node_id",
               &since, 1);
     json_t *daily = query(db,
-                          "SELECT model, " DAY " AS day, COUNT(*) AS requests,"
-                          " ROUND(AVG(CASE WHEN status = 'completed' THEN latency_ms END), 1)"
-                          " AS avg_latency_ms, COALESCE(SUM(CASE WHEN completion_tokens > 0"
-                          " THEN completion_tokens END), 0) AS completion_tokens"
-                          " FROM request_traces WHERE timestamp >= ? GROUP BY model, day"
+                          "SELECT model, " DAY " AS day, SUM(requests) AS requests,"
+                          " ROUND(SUM(lat_sum) / NULLIF(SUM(lat_n), 0), 1) AS avg_latency_ms,"
+                          " SUM(completion_tokens) AS completion_tokens"
+                          " FROM traces_hourly WHERE hour >= ? GROUP BY model, day"
                           " ORDER BY day",
                           &since, 1);
     if (!models || !nodes || !daily) {
@@ -175,13 +178,13 @@ json_t *analytics_models(sqlite3 *db, double now, int days)
 
 json_t *analytics_usage(sqlite3 *db, double now, int days)
 {
-    double since = now - days * 86400.0;
-    json_t *usage = query(db,
-                          "SELECT " DAY " AS day, node_id, model, " AGG
-                          " FROM request_traces WHERE timestamp >= ?"
-                          " GROUP BY day, node_id, model ORDER BY day DESC, requests DESC"
-                          " LIMIT 10000",
-                          &since, 1);
+    double since = window_start(now, days * 86400.0);
+    json_t *usage =
+        query(db,
+              "SELECT " DAY " AS day, node_id, model, " AGG " FROM traces_hourly WHERE hour >= ?"
+              " GROUP BY day, node_id, model ORDER BY day DESC, requests DESC"
+              " LIMIT 10000",
+              &since, 1);
     if (!usage)
         return NULL;
     /* ttft is not part of this view */
@@ -194,23 +197,19 @@ json_t *analytics_usage(sqlite3 *db, double now, int days)
 
 json_t *analytics_tags(sqlite3 *db, double now, int days)
 {
-    double since = now - days * 86400.0;
+    double since = window_start(now, days * 86400.0);
     json_t *tags = query(db,
-                         "SELECT j.value AS tag, " AGG
-                         " FROM request_traces, json_each(request_traces.tags) AS j"
-                         " WHERE timestamp >= ? AND json_valid(tags) AND j.type = 'text'"
-                         " GROUP BY j.value ORDER BY requests DESC, tag LIMIT 1000",
+                         "SELECT tag, " AGG " FROM tags_hourly WHERE hour >= ?"
+                         " GROUP BY tag ORDER BY requests DESC, tag LIMIT 1000",
                          &since, 1);
     json_t *daily = query(db,
-                          "SELECT j.value AS tag, " DAY " AS day, COUNT(*) AS requests,"
-                          " COALESCE(SUM(status = 'failed'), 0) AS failed"
-                          " FROM request_traces, json_each(request_traces.tags) AS j"
-                          " WHERE timestamp >= ? AND json_valid(tags) AND j.type = 'text'"
-                          " GROUP BY j.value, day ORDER BY day",
+                          "SELECT tag, " DAY " AS day, SUM(requests) AS requests,"
+                          " SUM(failed) AS failed FROM tags_hourly WHERE hour >= ?"
+                          " GROUP BY tag, day ORDER BY day",
                           &since, 1);
     json_t *untagged = query(db,
-                             "SELECT COUNT(*) AS n FROM request_traces WHERE timestamp >= ?"
-                             " AND (tags IS NULL OR tags = '[]')",
+                             "SELECT COALESCE(SUM(untagged), 0) AS n FROM traces_hourly"
+                             " WHERE hour >= ?",
                              &since, 1);
     if (!tags || !daily || !untagged) {
         json_decref(tags);

@@ -1,10 +1,12 @@
-/* analytics: the dashboard's figures, computed by SQL over latency.db's request_traces.
+/* analytics: the dashboard's figures, from latency.db's hourly summaries of request_traces
+ * (traces_hourly and tags_hourly, kept by a trigger; see trace_store.c), so a query reads one
+ * row per hour, model and node however many requests there were, and stays short on the event
+ * loop.
  *
- * Every function reads traces newer than a window ending at now (wall-clock seconds) and
+ * Every function covers the whole hours of a window ending at now (wall-clock seconds) and
  * returns a new JSON reference, or NULL when the database fails. Latency and time to first
  * token average completed requests only (a failed request's latency says nothing about a
- * node's speed); tokens count every request that reported them. Windows are bounded by the
- * callers (at most 90 days), and every query uses the timestamp index. */
+ * node's speed); tokens count every request that reported them. */
 #ifndef HERD_ANALYTICS_H
 #define HERD_ANALYTICS_H
 

@@ -70,6 +70,146 @@ static const char *const schema =
     " per_node_results TEXT, peak_utilization TEXT);"
     "CREATE INDEX IF NOT EXISTS idx_benchmark_timestamp ON benchmark_runs(timestamp);";
 
+/* Hourly summaries for the dashboard, kept by a trigger on every insert, so its figures read
+ * a few thousand summary rows instead of every trace (on the event loop). The figures are
+ * those of analytics.h: latency and first token of completed requests only; tokens of every
+ * request; "gen" tokens and time of completed requests that reported tokens (tokens/s). */
+#define ROLLUP_VALUES(T)                                                                           \
+    "1, CASE WHEN " T ".status = 'completed' THEN 1 ELSE 0 END,"                                   \
+    " CASE WHEN " T ".status = 'failed' THEN 1 ELSE 0 END,"                                        \
+    " CASE WHEN " T ".status = 'completed' AND " T ".latency_ms >= 0 THEN " T ".latency_ms"        \
+    "  ELSE 0 END,"                                                                                \
+    " CASE WHEN " T ".status = 'completed' AND " T ".latency_ms >= 0 THEN 1 ELSE 0 END,"           \
+    " CASE WHEN " T ".status = 'completed' AND " T ".time_to_first_token_ms >= 0"                  \
+    "  THEN " T ".time_to_first_token_ms ELSE 0 END,"                                              \
+    " CASE WHEN " T ".status = 'completed' AND " T ".time_to_first_token_ms >= 0 THEN 1 ELSE 0"    \
+    "  END,"                                                                                       \
+    " CASE WHEN " T ".prompt_tokens > 0 THEN " T ".prompt_tokens ELSE 0 END,"                      \
+    " CASE WHEN " T ".completion_tokens > 0 THEN " T ".completion_tokens ELSE 0 END"
+#define ROLLUP_ADD                                                                                 \
+    " requests = requests + excluded.requests, completed = completed + excluded.completed,"        \
+    " failed = failed + excluded.failed, lat_sum = lat_sum + excluded.lat_sum,"                    \
+    " lat_n = lat_n + excluded.lat_n, ttft_sum = ttft_sum + excluded.ttft_sum,"                    \
+    " ttft_n = ttft_n + excluded.ttft_n, prompt_tokens = prompt_tokens + excluded.prompt_tokens,"  \
+    " completion_tokens = completion_tokens + excluded.completion_tokens"
+#define GEN_COND(T)                                                                                \
+    T ".status = 'completed' AND " T ".completion_tokens > 0 AND " T ".latency_ms > 0"
+
+static const char *const rollup_schema =
+    "CREATE TABLE IF NOT EXISTS traces_hourly (hour INTEGER NOT NULL, model TEXT NOT NULL,"
+    " node_id TEXT NOT NULL, requests INTEGER NOT NULL, completed INTEGER NOT NULL,"
+    " failed INTEGER NOT NULL, lat_sum REAL NOT NULL, lat_n INTEGER NOT NULL, ttft_sum REAL NOT "
+    "NULL,"
+    " ttft_n INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+    " lat_min REAL, lat_max REAL, gen_tokens INTEGER NOT NULL, gen_ms REAL NOT NULL,"
+    " untagged INTEGER NOT NULL, PRIMARY KEY (hour, model, node_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS tags_hourly (hour INTEGER NOT NULL, tag TEXT NOT NULL,"
+    " requests INTEGER NOT NULL, completed INTEGER NOT NULL, failed INTEGER NOT NULL,"
+    " lat_sum REAL NOT NULL, lat_n INTEGER NOT NULL, ttft_sum REAL NOT NULL, ttft_n INTEGER NOT "
+    "NULL,"
+    " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+    " PRIMARY KEY (hour, tag)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS traces_rollup AFTER INSERT ON request_traces BEGIN"
+    " INSERT INTO traces_hourly VALUES (CAST(NEW.timestamp / 3600 AS INTEGER) * 3600, NEW.model,"
+    "  NEW.node_id, " ROLLUP_VALUES(
+        "NEW") ","
+               "  CASE WHEN NEW.status = 'completed' AND NEW.latency_ms >= 0 THEN NEW.latency_ms "
+               "END,"
+               "  CASE WHEN NEW.status = 'completed' AND NEW.latency_ms >= 0 THEN NEW.latency_ms "
+               "END,"
+               "  CASE WHEN " GEN_COND(
+                   "NEW") " THEN NEW.completion_tokens ELSE 0 END,"
+                          "  CASE WHEN " GEN_COND(
+                              "NEW") " THEN NEW.latency_ms ELSE 0 END,"
+                                     "  CASE WHEN json_valid(NEW.tags) AND "
+                                     "json_array_length(NEW.tags) > 0 THEN 0 ELSE 1 END)"
+                                     " ON CONFLICT (hour, model, node_id) DO UPDATE SET" ROLLUP_ADD
+                                     ","
+                                     "  lat_min = CASE WHEN lat_min IS NULL OR excluded.lat_min < "
+                                     "lat_min THEN excluded.lat_min"
+                                     "   ELSE lat_min END,"
+                                     "  lat_max = CASE WHEN lat_max IS NULL OR excluded.lat_max > "
+                                     "lat_max THEN excluded.lat_max"
+                                     "   ELSE lat_max END,"
+                                     "  gen_tokens = gen_tokens + excluded.gen_tokens, gen_ms = "
+                                     "gen_ms + excluded.gen_ms,"
+                                     "  untagged = untagged + excluded.untagged;"
+                                     " INSERT INTO tags_hourly SELECT CAST(NEW.timestamp / 3600 AS "
+                                     "INTEGER) * 3600, j.value, " ROLLUP_VALUES(
+                                         "NEW") " FROM json_each(CASE WHEN json_valid(NEW.tags) "
+                                                "THEN NEW.tags"
+                                                "  ELSE '[]' END) AS j WHERE j.type = 'text'"
+                                                " ON CONFLICT (hour, tag) DO UPDATE SET" ROLLUP_ADD
+                                                ";"
+                                                " END;";
+
+/* Summaries for traces written before the summaries existed (an older latency.db). */
+static const char *const rollup_backfill =
+    "INSERT INTO traces_hourly SELECT CAST(t.timestamp / 3600 AS INTEGER) * 3600 AS h, t.model,"
+    " t.node_id, COUNT(*), SUM(CASE WHEN t.status = 'completed' THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN t.status = 'completed' AND t.latency_ms >= 0 THEN t.latency_ms ELSE 0 END),"
+    " SUM(CASE WHEN t.status = 'completed' AND t.latency_ms >= 0 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN t.status = 'completed' AND t.time_to_first_token_ms >= 0"
+    "  THEN t.time_to_first_token_ms ELSE 0 END),"
+    " SUM(CASE WHEN t.status = 'completed' AND t.time_to_first_token_ms >= 0 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN t.prompt_tokens > 0 THEN t.prompt_tokens ELSE 0 END),"
+    " SUM(CASE WHEN t.completion_tokens > 0 THEN t.completion_tokens ELSE 0 END),"
+    " MIN(CASE WHEN t.status = 'completed' AND t.latency_ms >= 0 THEN t.latency_ms END),"
+    " MAX(CASE WHEN t.status = 'completed' AND t.latency_ms >= 0 THEN t.latency_ms END),"
+    " SUM(CASE WHEN " GEN_COND(
+        "t") " THEN t.completion_tokens ELSE 0 END),"
+             " SUM(CASE WHEN " GEN_COND(
+                 "t") " THEN t.latency_ms ELSE 0 END),"
+                      " SUM(CASE WHEN json_valid(t.tags) AND json_array_length(t.tags) > 0 THEN 0 "
+                      "ELSE 1 END)"
+                      " FROM request_traces AS t WHERE true GROUP BY h, t.model, t.node_id;"
+                      "INSERT INTO tags_hourly SELECT CAST(t.timestamp / 3600 AS INTEGER) * 3600 "
+                      "AS h, j.value,"
+                      " COUNT(*), SUM(CASE WHEN t.status = 'completed' THEN 1 ELSE 0 END),"
+                      " SUM(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END),"
+                      " SUM(CASE WHEN t.status = 'completed' AND t.latency_ms >= 0 THEN "
+                      "t.latency_ms ELSE 0 END),"
+                      " SUM(CASE WHEN t.status = 'completed' AND t.latency_ms >= 0 THEN 1 ELSE 0 "
+                      "END),"
+                      " SUM(CASE WHEN t.status = 'completed' AND t.time_to_first_token_ms >= 0"
+                      "  THEN t.time_to_first_token_ms ELSE 0 END),"
+                      " SUM(CASE WHEN t.status = 'completed' AND t.time_to_first_token_ms >= 0 "
+                      "THEN 1 ELSE 0 END),"
+                      " SUM(CASE WHEN t.prompt_tokens > 0 THEN t.prompt_tokens ELSE 0 END),"
+                      " SUM(CASE WHEN t.completion_tokens > 0 THEN t.completion_tokens ELSE 0 END)"
+                      " FROM request_traces AS t, json_each(CASE WHEN json_valid(t.tags) THEN "
+                      "t.tags ELSE '[]' END)"
+                      " AS j WHERE j.type = 'text' GROUP BY h, j.value;";
+
+/* Creates the summaries; fills them once from the traces of an older database. */
+static int prepare_rollups(sqlite3 *db, char **msg)
+{
+    bool existed = false;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'traces_hourly'", -1, &st,
+                           NULL) == SQLITE_OK) {
+        existed = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    if (existed)
+        return sqlite3_exec(db, rollup_schema, NULL, NULL, msg);
+    double t0 = time_mono();
+    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, rollup_schema, NULL, NULL, msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, rollup_backfill, NULL, NULL, msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, msg);
+    else
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && time_mono() - t0 > 0.5)
+        LOG_INFO("latency.db: hourly summaries built from the existing traces in %.1f s",
+                 time_mono() - t0);
+    return rc;
+}
+
 static void row_free(struct trace_row *r)
 {
     free(r->scores_breakdown);
@@ -226,11 +366,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void apply_retention(struct trace_store *s)
 {
     double cutoff = time_wall() - (double)s->retention_days * 86400;
-    char sql[256];
+    char sql[512];
     snprintf(sql, sizeof sql,
              "DELETE FROM request_traces WHERE timestamp < %.3f;"
-             "DELETE FROM latency_observations WHERE timestamp < %.3f;",
-             cutoff, cutoff);
+             "DELETE FROM latency_observations WHERE timestamp < %.3f;"
+             "DELETE FROM traces_hourly WHERE hour < %.0f;"
+             "DELETE FROM tags_hourly WHERE hour < %.0f;",
+             cutoff, cutoff, cutoff - 3600, cutoff - 3600);
     if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         LOG_WARN("latency.db: retention failed: %s", sqlite3_errmsg(s->db));
 }
@@ -315,6 +457,12 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                      &msg) != SQLITE_OK ||
         sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        trace_store_close(s);
+        return NULL;
+    }
+    if (prepare_rollups(s->db, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         trace_store_close(s);

@@ -2,6 +2,7 @@
 // against the traces the same traffic produced.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { startSim, startHerd, heartbeatLoop, postJson, getJson, curl } from './lib/harness.mjs';
 
 let herd;
@@ -185,4 +186,28 @@ test('settings: a toggle changes behaviour at once, is refused when wrong, and s
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.headers.get('x-fleet-pulled'), 'tiny:1b');
   await again.stop();
+});
+
+test('an older latency.db gets its hourly summaries built from its traces at start', async () => {
+  const first = await startHerd();
+  const dataDir = first.dataDir;
+  assert.equal(await first.stop(), 0);
+  const db = `${dataDir}/latency.db`;
+  const now = Math.floor(Date.now() / 1000);
+  const sql = [
+    'DROP TRIGGER traces_rollup; DROP TABLE traces_hourly; DROP TABLE tags_hourly;',
+    ...[0, 1, 2].map((i) => `INSERT INTO request_traces (request_id, model, original_model, node_id, status, latency_ms, time_to_first_token_ms, prompt_tokens, completion_tokens, timestamp, tags) VALUES ('old${i}', 'old:7b', 'old:7b', 'n${i % 2}', '${i === 2 ? 'failed' : 'completed'}', ${100 * (i + 1)}, 10, 5, 20, ${now - 7200 - i}, '["legacy"]');`),
+  ].join('\n');
+  const r = spawnSync('sqlite3', [db, sql], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const again = await startHerd(['--data-dir', dataDir]);
+  const o = (await getJson(`${again.url}/dashboard/api/overview`)).body.all_time;
+  assert.equal(o.requests, 3);
+  assert.equal(o.failed, 1);
+  assert.equal(o.avg_latency_ms, 150);
+  const t = (await getJson(`${again.url}/dashboard/api/tags`)).body;
+  assert.deepEqual(t.tags.map((x) => [x.tag, x.requests]), [['legacy', 3]]);
+  // The trigger that keeps them for new traffic is back.
+  const triggers = spawnSync('sqlite3', [db, "SELECT name FROM sqlite_master WHERE type = 'trigger'"], { encoding: 'utf8' });
+  assert.match(triggers.stdout, /traces_rollup/);
 });
