@@ -1,7 +1,9 @@
 /* analytics: the dashboard's figures from the hourly summaries of request_traces. */
 #include "coord/analytics.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The figures every grouping reports, summed from the hourly summaries (trace_store.c). */
@@ -222,4 +224,46 @@ json_t *analytics_tags(sqlite3 *db, double now, int days)
                             json_object_get(json_array_get(untagged, 0), "n"), "tags", tags);
     json_decref(untagged);
     return out;
+}
+
+int analytics_recent_traffic(sqlite3 *db, double since, struct health_traffic *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *rows = query(db,
+                         "SELECT COALESCE(SUM(status != 'retried'), 0) AS requests,"
+                         " COALESCE(SUM(status = 'failed'), 0) AS failed,"
+                         " COALESCE(SUM(status = 'retried'), 0) AS retried,"
+                         " COALESCE(SUM(fallback_reason = 'vram'), 0) AS vram,"
+                         " COALESCE(SUM(context_action IS NOT NULL AND status != 'retried'), 0)"
+                         " AS context,"
+                         " COALESCE(SUM(error_message LIKE '%sent nothing%'), 0) AS reaped"
+                         " FROM request_traces WHERE timestamp >= ?",
+                         &since, 1);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT model, COUNT(*) AS n FROM request_traces WHERE timestamp >= ?"
+             " AND time_to_first_token_ms > %.0f GROUP BY model ORDER BY n DESC LIMIT 1",
+             HEALTH_COLD_LOAD_MS);
+    json_t *cold = query(db, sql, &since, 1);
+    if (!rows || !cold) {
+        json_decref(rows);
+        json_decref(cold);
+        return -EIO;
+    }
+    json_t *r = json_array_get(rows, 0);
+    out->requests = (long)json_integer_value(json_object_get(r, "requests"));
+    out->failed = (long)json_integer_value(json_object_get(r, "failed"));
+    out->retried = (long)json_integer_value(json_object_get(r, "retried"));
+    out->vram_fallbacks = (long)json_integer_value(json_object_get(r, "vram"));
+    out->context_actions = (long)json_integer_value(json_object_get(r, "context"));
+    out->reaped = (long)json_integer_value(json_object_get(r, "reaped"));
+    json_t *c = json_array_get(cold, 0);
+    if (c) {
+        snprintf(out->thrash_model, sizeof out->thrash_model, "%s",
+                 json_string_value(json_object_get(c, "model")));
+        out->thrash_loads = (long)json_integer_value(json_object_get(c, "n"));
+    }
+    json_decref(rows);
+    json_decref(cold);
+    return 0;
 }

@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "coord/health.h"
+
 /* {"last_24h": T, "last_7d": T, "all_time": T} with T = {requests, completed, failed,
  * other, avg_latency_ms, avg_ttft_ms, prompt_tokens, completion_tokens, models, nodes}. */
 json_t *analytics_overview(sqlite3 *db, double now);
@@ -38,5 +40,9 @@ json_t *analytics_usage(sqlite3 *db, double now, int days);
  * failed, avg_latency_ms, avg_ttft_ms, prompt_tokens, completion_tokens, "daily": [{day,
  * requests, failed}]}]}, busiest tag first. A request with several tags counts for each. */
 json_t *analytics_tags(sqlite3 *db, double now, int days);
+
+/* The traffic facts of the health checks, over request_traces since `since` (the last hour:
+ * the timestamp index keeps it short). 0, or -EIO. */
+int analytics_recent_traffic(sqlite3 *db, double since, struct health_traffic *out);
 
 #endif

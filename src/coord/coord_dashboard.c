@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "coord/coord.h"
 #include "coord/dashboard_assets.h"
+#include "coord/health.h"
+#include "coord/registry.h"
 #include "coord/runtime_settings.h"
 #include "coord/trace_store.h"
 
@@ -96,6 +98,50 @@ static void handle_tags(struct httpd_req *r, void *arg)
     handle_days(r, arg, analytics_tags);
 }
 
+static void handle_health(struct httpd_req *r, void *arg)
+{
+    struct coord *c = arg;
+    struct health_traffic t;
+    double now = time_wall();
+    if (analytics_recent_traffic(trace_store_db(c->traces), now - 3600, &t) != 0) {
+        reply(r, NULL);
+        return;
+    }
+    size_t n = c->registry.n;
+    struct health_node *nodes = calloc(n ? n : 1, sizeof *nodes);
+    if (!nodes) {
+        httpd_reply_error_ollama(r, 503, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct node *nd = c->registry.nodes[i];
+        const json_t *disk = json_object_get(nd->payload, "disk");
+        nodes[i] = (struct health_node){
+            .id = nd->id,
+            .status = nd->status == NODE_OFFLINE    ? HEALTH_OFFLINE
+                      : nd->status == NODE_DEGRADED ? HEALTH_DEGRADED
+                                                    : HEALTH_ONLINE,
+            .draining = nd->draining,
+            .reports_ollama = nd->has_ollama,
+            .ollama_up = nd->ollama_up,
+            .has_memory = nd->has_memory,
+            .pressure = nd->pressure == PRESSURE_CRITICAL ? HEALTH_PRESSURE_CRITICAL
+                        : nd->pressure == PRESSURE_WARN   ? HEALTH_PRESSURE_WARN
+                                                          : HEALTH_PRESSURE_NORMAL,
+            .disk_available_gb = json_is_number(json_object_get(disk, "available_gb"))
+                                     ? json_number_value(json_object_get(disk, "available_gb"))
+                                     : -1,
+            .disk_total_gb = json_is_number(json_object_get(disk, "total_gb"))
+                                 ? json_number_value(json_object_get(disk, "total_gb"))
+                                 : -1,
+            .ollama_version = nd->ollama_version,
+        };
+    }
+    json_t *o = health_report(nodes, n, &t, now);
+    free(nodes);
+    reply(r, o);
+}
+
 static json_t *settings_json(struct coord *c)
 {
     return json_pack("{s:o, s:o}", "runtime", runtime_settings_json(c->settings), "config",
@@ -179,9 +225,10 @@ void coord_dashboard_routes(struct coord *c)
     httpd_route(h, HTTPD_GET, "/dashboard/api/tags", handle_tags, c);
     httpd_route(h, HTTPD_GET, "/dashboard/api/apps", handle_tags, c); /* the seed's alias */
     httpd_route(h, HTTPD_GET | HTTPD_POST, "/dashboard/api/settings", handle_settings, c);
+    httpd_route(h, HTTPD_GET, "/dashboard/api/health", handle_health, c);
     static const char *const pages[] = {
-        "/dashboard",      "/dashboard/",     "/dashboard/trends",  "/dashboard/models",
-        "/dashboard/apps", "/dashboard/tags", "/dashboard/settings"};
+        "/dashboard",      "/dashboard/",     "/dashboard/trends", "/dashboard/models",
+        "/dashboard/apps", "/dashboard/tags", "/dashboard/health", "/dashboard/settings"};
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++)
         httpd_route(h, HTTPD_GET | HTTPD_HEAD, pages[i], handle_page, c);
     httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/dashboard/static/*", handle_static, c);

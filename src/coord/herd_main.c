@@ -126,15 +126,16 @@ int main(int argc, char **argv)
     }
     LOG_INFO("herd %s listening on http://%s:%d (data in %s)", HERD_VERSION, s.host, port,
              s.data_dir);
-    /* Tests and scripts that ask for port 0 read the port from stdout. */
-    printf("herd listening on port %d\n", port);
-    fflush(stdout);
-    if (s.mdns)
-        advert = coord_advertise_start(base, &s, port);
+    /* Signals are handled before the line below: tests and scripts that ask for port 0 read
+     * the port from it, and may stop herd the moment they have. */
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, c);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, c);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
+    printf("herd listening on port %d\n", port);
+    fflush(stdout);
+    if (s.mdns)
+        advert = coord_advertise_start(base, &s, port);
     event_base_dispatch(base);
     event_free(sigint);
     event_free(sigterm);

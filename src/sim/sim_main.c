@@ -284,18 +284,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-sim: no node named '%s' in %s\n", s.node, s.profile);
         goto out;
     }
-    if (s.ready_file && *s.ready_file && write_ready_file(s.ready_file, nodes, n_nodes) != 0) {
-        fprintf(stderr, "herd-sim: cannot write %s\n", s.ready_file);
-        goto out;
-    }
+    /* Signals are handled before the ready file says the nodes listen. */
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
-    event_base_dispatch(base);
+    bool ready =
+        !(s.ready_file && *s.ready_file) || write_ready_file(s.ready_file, nodes, n_nodes) == 0;
+    if (ready)
+        event_base_dispatch(base);
+    else
+        fprintf(stderr, "herd-sim: cannot write %s\n", s.ready_file);
     event_free(sigint);
     event_free(sigterm);
-    exit_code = 0;
+    exit_code = ready ? 0 : 1;
 
 out:
     for (size_t i = 0; i < n_nodes; i++)

@@ -211,3 +211,34 @@ test('an older latency.db gets its hourly summaries built from its traces at sta
   const triggers = spawnSync('sqlite3', [db, "SELECT name FROM sqlite_master WHERE type = 'trigger'"], { encoding: 'utf8' });
   assert.match(triggers.stdout, /traces_rollup/);
 });
+
+test('health: checks from the nodes and the last hour of traffic, each with a fix, and a score', async () => {
+  const a = await startSim(['--name', 'a', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b']);
+  const b = await startSim(['--name', 'b', '--model', 'qwen2.5:7b=4.7']);
+  const h = await startHerd();
+  const facts = {
+    a: { ollama_version: '0.12.6', memory: { pressure: 'warn' }, disk: { path: '/m', total_gb: 100, used_gb: 95, available_gb: 5 } },
+    b: { ollama_version: '0.11.0', ollama: { ollama_up: false, models_loaded: [], models_available: [] } },
+  };
+  const beats = heartbeatLoop(h, [{ name: 'a', url: a.url }, { name: 'b', url: b.url }], facts);
+  await beats.ready;
+  let r = await getJson(`${h.url}/dashboard/api/health`);
+  assert.equal(r.status, 200);
+  const byId = (id, node) => r.body.checks.find((c) => c.check_id === id && (!node || c.node_id === node));
+  assert.equal(byId('ollama_down', 'b').severity, 'critical');
+  assert.equal(byId('memory_pressure', 'a').severity, 'warning');
+  assert.equal(byId('disk_nearly_full', 'a').severity, 'warning');
+  assert.equal(byId('version_mismatch').severity, 'warning');
+  for (const c of r.body.checks) assert.ok(c.fix.length > 20 && c.title && c.description, JSON.stringify(c));
+  assert.equal(r.body.score, 100 - 20 - 3 * 10);
+  assert.equal(r.body.status, 'critical');
+  assert.equal(r.body.vitals.nodes_online, 2);
+  // Traffic: requests for a model nobody has fail; enough of them is a high error rate.
+  for (let i = 0; i < 20; i++) await postJson(`${h.url}/api/chat`, { model: 'qwen2.5:7b', messages: [{ role: 'user', content: 'hi' }], stream: false });
+  for (let i = 0; i < 5; i++) await postJson(`${h.url}/api/chat`, { model: 'nothing-here:1b', messages: [{ role: 'user', content: 'hi' }], stream: false });
+  r = await getJson(`${h.url}/dashboard/api/health`);
+  assert.equal(r.body.vitals.requests_last_hour, 25);
+  near(r.body.vitals.error_rate, 0.2, 'error rate');
+  assert.equal(byId('high_error_rate').severity, 'warning');
+  await beats.stop();
+});

@@ -90,6 +90,14 @@ test('apps: the tags the requests carried', { skip }, async () => {
   await page.screenshot({ path: join(shots, 'dashboard-apps.png'), fullPage: true });
 });
 
+test('health: the score and the checks with their fixes', { skip }, async () => {
+  await page.goto(`${herd.url}/dashboard/health`);
+  await page.locator('#score').waitFor();
+  assert.match(await page.locator('#score').innerText(), /\d+ \/ 100/);
+  assert.ok((await text()).includes('nodes online'));
+  await page.screenshot({ path: join(shots, 'dashboard-health.png'), fullPage: true });
+});
+
 test('settings: turning auto-pull off changes what herd does, at once', { skip }, async () => {
   await page.goto(`${herd.url}/dashboard/settings`);
   await page.locator('#auto_pull').waitFor();
@@ -107,7 +115,7 @@ test('settings: turning auto-pull off changes what herd does, at once', { skip }
 
 test('a phone-width screen needs no sideways scrolling; no console error on any page', { skip }, async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const p of ['', 'trends', 'apps']) {
+  for (const p of ['', 'trends', 'apps', 'health']) {
     await page.goto(`${herd.url}/dashboard/${p}`);
     await page.locator('main h1').waitFor();
     await page.waitForTimeout(300);

@@ -38,7 +38,7 @@ async function events(url) {
 
 test('every tab is the page; its script, styles and Chart.js come from herd itself', async () => {
   const herd = await startHerd();
-  for (const p of ['/dashboard', '/dashboard/', '/dashboard/trends', '/dashboard/models', '/dashboard/apps', '/dashboard/tags', '/dashboard/settings']) {
+  for (const p of ['/dashboard', '/dashboard/', '/dashboard/trends', '/dashboard/models', '/dashboard/apps', '/dashboard/tags', '/dashboard/health', '/dashboard/settings']) {
     const r = await fetch(`${herd.url}${p}`);
     assert.equal(r.status, 200, p);
     assert.match(r.headers.get('content-type'), /^text\/html/);

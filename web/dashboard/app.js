@@ -217,6 +217,33 @@ async function apps(days = 7) {
   }
 }
 
+// ---- Health ----
+
+async function health() {
+  try {
+    const h = await getJson('/dashboard/api/health');
+    const v = h.vitals;
+    const sevOrder = { critical: 0, warning: 1, notice: 2 };
+    const checks = [...h.checks].sort((a, b) => sevOrder[a.severity] - sevOrder[b.severity]);
+    show(
+      el('h1', {}, 'Health'),
+      el('div', { class: 'stats' },
+        el('div', { class: 'stat', id: 'score' }, el('b', {}, `${h.score} / 100`), el('span', { class: `badge ${h.status === 'healthy' ? 'online' : h.status === 'warning' ? 'degraded' : 'offline'}` }, h.status)),
+        stat('nodes online', `${v.nodes_online} / ${v.nodes_total}`),
+        stat('requests, last hour', fmt(v.requests_last_hour)),
+        stat('failed', `${fmt(100 * v.error_rate, 1)} %`),
+        stat('retries per request', fmt(v.retry_rate, 2))),
+      el('h2', {}, checks.length ? `${checks.length} ${checks.length === 1 ? 'thing needs' : 'things need'} attention` : 'Nothing needs attention'),
+      el('div', { class: 'cards' }, checks.map((c) => el('div', { class: 'card', 'data-check': c.check_id },
+        el('h3', {}, el('span', {}, c.title), el('span', { class: `badge ${c.severity === 'critical' ? 'offline' : c.severity === 'warning' ? 'degraded' : ''}` }, c.severity)),
+        el('p', {}, c.description),
+        el('p', {}, el('b', {}, 'Fix: '), c.fix)))),
+      el('p', { class: 'muted' }, `Checked ${new Date(h.checked_at * 1000).toLocaleTimeString()}; traffic figures cover the last hour.`));
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
 // ---- Settings ----
 
 async function settings(message) {
@@ -253,5 +280,5 @@ async function settings(message) {
   }
 }
 
-const pages = { fleet, trends, models, apps, settings };
+const pages = { fleet, trends, models, apps, health, settings };
 (pages[page] || fleet)();
