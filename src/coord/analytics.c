@@ -267,3 +267,74 @@ int analytics_recent_traffic(sqlite3 *db, double since, struct health_traffic *o
     json_decref(cold);
     return 0;
 }
+
+/* The exact time of the last request of each pair whose last hour is `hour`. */
+static void refine_last_used(sqlite3 *db, json_t *rows, double hour)
+{
+    json_t *exact =
+        query(db,
+              "SELECT node_id, model, MAX(timestamp) AS t FROM request_traces"
+              " WHERE timestamp >= ?1 AND timestamp < ?1 + 3600 GROUP BY node_id, model",
+              &hour, 1);
+    size_t i, k;
+    json_t *row, *e;
+    json_array_foreach (rows, i, row) {
+        if (json_number_value(json_object_get(row, "last_hour")) != hour)
+            continue;
+        json_array_foreach (exact, k, e)
+            if (json_equal(json_object_get(e, "node_id"), json_object_get(row, "node_id")) &&
+                json_equal(json_object_get(e, "model"), json_object_get(row, "model")))
+                json_object_set(row, "last_used", json_object_get(e, "t"));
+    }
+    json_decref(exact);
+}
+
+#define REFINE_MAX_HOURS 64
+
+json_t *analytics_model_use(sqlite3 *db, double now, int days)
+{
+    double since = window_start(now, (double)days * 86400);
+    json_t *rows = query(db,
+                         "SELECT node_id, model, SUM(CASE WHEN hour >= ?1 THEN requests ELSE 0 END)"
+                         " AS requests, MAX(hour) AS last_hour, MAX(hour) AS last_used"
+                         " FROM traces_hourly WHERE node_id != '' GROUP BY node_id, model"
+                         " ORDER BY last_hour DESC",
+                         &since, 1);
+    if (!rows)
+        return NULL;
+    /* Rows come newest first: the distinct hours are refined in that order, so the most
+     * recent uses (the ones a reader compares) are exact. */
+    double done[REFINE_MAX_HOURS];
+    int n_done = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        double h = json_number_value(json_object_get(row, "last_hour"));
+        bool seen = false;
+        for (int k = 0; k < n_done; k++)
+            seen = seen || done[k] == h;
+        if (seen)
+            continue;
+        if (n_done == REFINE_MAX_HOURS)
+            break;
+        done[n_done++] = h;
+        refine_last_used(db, rows, h);
+    }
+    json_array_foreach (rows, i, row)
+        json_object_del(row, "last_hour");
+    return rows;
+}
+
+json_t *analytics_demand(sqlite3 *db, double now)
+{
+    /* By the model asked for, not the one that served (a fallback is not demand for itself),
+     * so this reads the week's traces rather than the hourly summaries. */
+    double since[2] = {now - 7 * 86400, now - 86400};
+    return query(db,
+                 "SELECT original_model AS model, COUNT(*) AS requests_7d,"
+                 " COALESCE(SUM(timestamp >= ?2), 0) AS requests_24h,"
+                 " COALESCE(SUM(node_id = ''), 0) AS unserved_7d"
+                 " FROM request_traces WHERE timestamp >= ?1 AND status != 'retried'"
+                 " GROUP BY original_model ORDER BY requests_7d DESC",
+                 since, 2);
+}

@@ -45,4 +45,15 @@ json_t *analytics_tags(sqlite3 *db, double now, int days);
  * the timestamp index keeps it short). 0, or -EIO. */
 int analytics_recent_traffic(sqlite3 *db, double since, struct health_traffic *out);
 
+/* Use of each model on each node: [{node_id, model, requests (in the last `days` days),
+ * last_used (wall time of its last request, at any time)}], most recently used first.
+ * last_used is exact for the most recent 64 distinct hours of last use, and the start of the
+ * hour beyond them. */
+json_t *analytics_model_use(sqlite3 *db, double now, int days);
+
+/* Demand per model asked for (fallbacks count for the model the client wanted) over the last
+ * week: [{model, requests_7d, requests_24h, unserved_7d (requests no node took: none had the
+ * model)}], busiest first. Retried attempts are not counted twice. */
+json_t *analytics_demand(sqlite3 *db, double now);
+
 #endif

@@ -82,6 +82,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     LIST_INIT(&c->active);
     TAILQ_INIT(&c->held);
     LIST_INIT(&c->pulls);
+    LIST_INIT(&c->deletes);
     if (!c->traces || !c->httpd || !c->httpc || !c->monitor || !c->reaper) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
@@ -96,6 +97,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     event_add(c->reaper, &rt);
     coord_api_routes(c);
     coord_dashboard_routes(c);
+    coord_models_routes(c);
     c->events = coord_events_new(c);
     coord_proxy_routes(c);
     return c;
@@ -108,6 +110,7 @@ void coord_free(struct coord *c)
     httpd_free(c->httpd); /* requests in flight are told their clients left */
     coord_events_free(c->events);
     coord_pull_free_all(c);
+    coord_models_free(c);
     httpc_free(c->httpc);
     if (c->monitor)
         event_free(c->monitor);

@@ -17,6 +17,7 @@
 struct trace_store;
 struct fwd;
 struct pull;
+struct model_delete;
 
 enum context_mode { CONTEXT_STRIP, CONTEXT_WARN, CONTEXT_PASSTHROUGH };
 
@@ -76,9 +77,10 @@ struct coord {
     TAILQ_HEAD(, fwd) held;  /* requests no node can take yet, in arrival order */
     size_t n_held;
     size_t n_active;
-    LIST_HEAD(, pull) pulls; /* models being pulled for requests */
-    bool draining;           /* shutting down: no new requests */
-    uint64_t decisions;      /* turns for fair tie-breaking */
+    LIST_HEAD(, pull) pulls;           /* models being pulled (for requests or the dashboard) */
+    LIST_HEAD(, model_delete) deletes; /* the dashboard's deletes under way */
+    bool draining;                     /* shutting down: no new requests */
+    uint64_t decisions;                /* turns for fair tie-breaking */
     uint64_t next_request;
     double started;
 };
@@ -96,6 +98,11 @@ int coord_listen(struct coord *c, int *bound_port);
 void coord_api_routes(struct coord *c);
 /* Routes of the dashboard's JSON API (coord_dashboard.c). */
 void coord_dashboard_routes(struct coord *c);
+/* Routes of the dashboard's model lifecycle (coord_models.c): model-management, pull, delete,
+ * recommendations. */
+void coord_models_routes(struct coord *c);
+/* Cancels the deletes under way (herd is stopping). */
+void coord_models_free(struct coord *c);
 /* {nodes_total, nodes_online, models_loaded, requests_active, requests_queued}; a new
  * reference. */
 json_t *coord_fleet_summary(struct coord *c);
@@ -124,6 +131,20 @@ void coord_node_unreachable(struct coord *c, const char *node_id, const char *wh
  * takes the next turn, so that equal scores are shared out. */
 size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool decision,
                         struct score_result **out);
+
+/* Pulls model (normalised) onto node n (NULL: the eligible node with the most memory to
+ * offer) for the dashboard request r: with stream, r gets the
+ * node's progress lines as they come (NDJSON, ending with the outcome), else one reply when
+ * the pull ends. Returns 0 when the pull started (it answers r itself, and goes on if r's
+ * client leaves), or an HTTP status with a message when it could not (409: already being
+ * pulled onto that node). */
+int coord_pull_manual(struct coord *c, struct httpd_req *r, const char *model, const struct node *n,
+                      bool stream, char *err, size_t errlen);
+/* Whether model is being pulled onto node_id (NULL: onto any node). */
+bool coord_pulling(const struct coord *c, const char *model, const char *node_id);
+/* Pulls under way: [{model, node_id, origin, status, started, completed, total,
+ * waiting_requests}]; a new reference. */
+json_t *coord_pulls_json(const struct coord *c);
 
 /* Stops taking new requests; in-flight ones go on. */
 void coord_begin_drain(struct coord *c);

@@ -97,6 +97,23 @@ int node_add_available(struct node *n, const char *model)
     return 0;
 }
 
+void node_remove_model(struct node *n, const char *model)
+{
+    for (size_t i = 0; i < n->n_available; i++)
+        if (strcmp(n->available[i].name, model) == 0) {
+            memmove(&n->available[i], &n->available[i + 1],
+                    (n->n_available - i - 1) * sizeof *n->available);
+            n->n_available--;
+            break;
+        }
+    for (size_t i = 0; i < n->n_loaded; i++)
+        if (strcmp(n->loaded[i].name, model) == 0) {
+            memmove(&n->loaded[i], &n->loaded[i + 1], (n->n_loaded - i - 1) * sizeof *n->loaded);
+            n->n_loaded--;
+            break;
+        }
+}
+
 double node_unloaded_at(const struct node *n, const char *model)
 {
     for (size_t i = 0; i < n->n_unloaded; i++)

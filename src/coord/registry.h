@@ -101,6 +101,9 @@ unsigned node_model_caps(const struct node *n, const char *model);
 /* Adds a model to what the node has on disk (a pull finished before its next heartbeat).
  * 0 or -ENOMEM. */
 int node_add_available(struct node *n, const char *model);
+/* Forgets that the node has the model, loaded or on disk (it was deleted before its next
+ * heartbeat says so). */
+void node_remove_model(struct node *n, const char *model);
 /* Wall time the model was last seen unloading from this node, or 0. */
 double node_unloaded_at(const struct node *n, const char *model);
 

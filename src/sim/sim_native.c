@@ -209,12 +209,15 @@ static void handle_delete(struct httpd_req *r, void *arg)
         return;
     const char *name = model_field(body);
     char norm[SIM_NAME_MAX];
+    struct sim_fault f;
     if (!name || !*name) {
         httpd_reply_error_ollama(r, 400, "model is required");
     } else if (model_name_normalize(name, norm, sizeof norm) != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "name \"%s\" is invalid", name);
         httpd_reply_error_ollama(r, 400, msg);
+    } else if (sim_faults_take(&n->faults, norm, "/api/delete", &f) && f.kind == SIM_FAULT_FAIL) {
+        httpd_reply_error_ollama(r, f.status, f.message);
     } else if (sim_machine_remove_model(&n->machine, norm) != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "model '%s' not found", name);
