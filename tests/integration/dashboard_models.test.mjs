@@ -39,6 +39,14 @@ before(async () => {
   assert.deepEqual(replies.map((r) => r.status), [...Array(9).fill(200), 404, 404, 404]);
   traces = (await getJson(`${herd.url}/dashboard/api/traces?limit=100`)).body;
   assert.equal(traces.length, 12);
+  // herd has seen the models the traffic loaded.
+  await eventually(async () => {
+    for (const [name, sim] of [['mac-studio', studio], ['laptop', laptop], ['slow', slow]]) {
+      const ps = (await getJson(`${sim.url}/api/ps`)).body.models.map((m) => m.name).sort().join();
+      if ((await fleetNode(herd.url, name)).ollama.models_loaded.map((m) => m.name).sort().join() !== ps) return false;
+    }
+    return true;
+  });
 });
 
 test('model-management: every model on every node, loaded or not, with its use from the traces', async () => {
