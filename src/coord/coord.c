@@ -35,6 +35,7 @@ static void on_reaper(evutil_socket_t fd, short what, void *arg)
 void coord_begin_drain(struct coord *c)
 {
     c->draining = true;
+    coord_bench_stop(c->bench); /* its requests would be refused from now on */
     LOG_INFO("draining: new requests get 503; %zu in flight may finish", c->n_active);
 }
 
@@ -98,6 +99,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     coord_api_routes(c);
     coord_dashboard_routes(c);
     coord_models_routes(c);
+    c->bench = coord_bench_new(c);
     c->events = coord_events_new(c);
     coord_proxy_routes(c);
     return c;
@@ -111,6 +113,7 @@ void coord_free(struct coord *c)
     coord_events_free(c->events);
     coord_pull_free_all(c);
     coord_models_free(c);
+    coord_bench_free(c->bench);
     httpc_free(c->httpc);
     if (c->monitor)
         event_free(c->monitor);
@@ -124,7 +127,12 @@ void coord_free(struct coord *c)
 
 int coord_listen(struct coord *c, int *bound_port)
 {
-    return httpd_listen(c->httpd, c->settings->host, (int)c->settings->port, bound_port);
+    int port = 0;
+    int rc = httpd_listen(c->httpd, c->settings->host, (int)c->settings->port, &port);
+    c->port = port;
+    if (bound_port)
+        *bound_port = port;
+    return rc;
 }
 
 void coord_node_unreachable(struct coord *c, const char *node_id, const char *why)

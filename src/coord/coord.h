@@ -18,6 +18,7 @@ struct trace_store;
 struct fwd;
 struct pull;
 struct model_delete;
+struct coord_bench;
 
 enum context_mode { CONTEXT_STRIP, CONTEXT_WARN, CONTEXT_PASSTHROUGH };
 
@@ -79,6 +80,8 @@ struct coord {
     size_t n_active;
     LIST_HEAD(, pull) pulls;           /* models being pulled (for requests or the dashboard) */
     LIST_HEAD(, model_delete) deletes; /* the dashboard's deletes under way */
+    struct coord_bench *bench;         /* the dashboard's benchmarks (coord_bench.c) */
+    int port;                          /* where herd listens (after coord_listen) */
     bool draining;                     /* shutting down: no new requests */
     uint64_t decisions;                /* turns for fair tie-breaking */
     uint64_t next_request;
@@ -103,6 +106,13 @@ void coord_dashboard_routes(struct coord *c);
 void coord_models_routes(struct coord *c);
 /* Cancels the deletes under way (herd is stopping). */
 void coord_models_free(struct coord *c);
+/* The dashboard's benchmarks (coord_bench.c): registers /dashboard/api/benchmarks[/...].
+ * NULL when out of memory. */
+struct coord_bench *coord_bench_new(struct coord *c);
+/* Ends a running benchmark (cancelled; its results so far are saved). Accepts NULL. */
+void coord_bench_stop(struct coord_bench *b);
+/* Cancels its requests and frees it. Accepts NULL. */
+void coord_bench_free(struct coord_bench *b);
 /* {nodes_total, nodes_online, models_loaded, requests_active, requests_queued}; a new
  * reference. */
 json_t *coord_fleet_summary(struct coord *c);

@@ -67,7 +67,7 @@ static const char *const schema =
     " total_completion_tokens INTEGER, requests_per_sec REAL, tokens_per_sec REAL,"
     " latency_p50_ms REAL, latency_p95_ms REAL, latency_p99_ms REAL, ttft_p50_ms REAL,"
     " ttft_p95_ms REAL, ttft_p99_ms REAL, fleet_snapshot TEXT, per_model_results TEXT,"
-    " per_node_results TEXT, peak_utilization TEXT);"
+    " per_node_results TEXT, peak_utilization TEXT, status TEXT, config TEXT);"
     "CREATE INDEX IF NOT EXISTS idx_benchmark_timestamp ON benchmark_runs(timestamp);";
 
 /* Hourly summaries for the dashboard, kept by a trigger on every insert, so its figures read
@@ -400,31 +400,43 @@ static void load_p75(struct trace_store *s)
 }
 
 /* Columns added since the first schema (and absent from databases of the Python project). */
-static int add_missing_columns(sqlite3 *db)
+static const struct {
+    const char *table, *column, *type;
+} added_columns[] = {
+    {"request_traces", "fallback_reason", "TEXT"},
+    {"request_traces", "context_action", "TEXT"},
+    {"request_traces", "auto_pulled", "INTEGER DEFAULT 0"},
+    {"benchmark_runs", "status", "TEXT"}, /* completed or cancelled */
+    {"benchmark_runs", "config", "TEXT"}, /* what the run was asked to do */
+};
+
+static bool has_column(sqlite3 *db, const char *table, const char *column)
 {
-    static const char *const added[][2] = {{"fallback_reason", "TEXT"},
-                                           {"context_action", "TEXT"},
-                                           {"auto_pulled", "INTEGER DEFAULT 0"}};
-    enum { N_ADDED = sizeof added / sizeof added[0] };
-    bool have[N_ADDED] = {false};
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "PRAGMA table_info(request_traces)", -1, &st, NULL) != SQLITE_OK)
-        return -EIO;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    bool found = false;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return false;
+    while (!found && sqlite3_step(st) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
-        for (size_t i = 0; name && i < N_ADDED; i++)
-            if (strcmp(name, added[i][0]) == 0)
-                have[i] = true;
+        found = name && strcmp(name, column) == 0;
     }
     sqlite3_finalize(st);
-    for (size_t i = 0; i < N_ADDED; i++) {
-        if (have[i])
+    return found;
+}
+
+static int add_missing_columns(sqlite3 *db)
+{
+    for (size_t i = 0; i < sizeof added_columns / sizeof added_columns[0]; i++) {
+        if (has_column(db, added_columns[i].table, added_columns[i].column))
             continue;
-        char sql[128];
-        snprintf(sql, sizeof sql, "ALTER TABLE request_traces ADD COLUMN %s %s", added[i][0],
-                 added[i][1]);
+        char sql[160];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i].table,
+                 added_columns[i].column, added_columns[i].type);
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            LOG_ERROR("latency.db: cannot add column %s: %s", added[i][0], sqlite3_errmsg(db));
+            LOG_ERROR("latency.db: cannot add column %s.%s: %s", added_columns[i].table,
+                      added_columns[i].column, sqlite3_errmsg(db));
             return -EIO;
         }
     }
