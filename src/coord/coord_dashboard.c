@@ -226,9 +226,16 @@ void coord_dashboard_routes(struct coord *c)
     httpd_route(h, HTTPD_GET, "/dashboard/api/apps", handle_tags, c); /* the seed's alias */
     httpd_route(h, HTTPD_GET | HTTPD_POST, "/dashboard/api/settings", handle_settings, c);
     httpd_route(h, HTTPD_GET, "/dashboard/api/health", handle_health, c);
-    static const char *const pages[] = {
-        "/dashboard",      "/dashboard/",     "/dashboard/trends", "/dashboard/models",
-        "/dashboard/apps", "/dashboard/tags", "/dashboard/health", "/dashboard/settings"};
+    static const char *const pages[] = {"/dashboard",
+                                        "/dashboard/",
+                                        "/dashboard/trends",
+                                        "/dashboard/models",
+                                        "/dashboard/apps",
+                                        "/dashboard/tags",
+                                        "/dashboard/benchmarks",
+                                        "/dashboard/health",
+                                        "/dashboard/recommendations",
+                                        "/dashboard/settings"};
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++)
         httpd_route(h, HTTPD_GET | HTTPD_HEAD, pages[i], handle_page, c);
     httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/dashboard/static/*", handle_static, c);

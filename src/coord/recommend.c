@@ -144,7 +144,9 @@ static void plan_model(const struct rec_demand *d, int64_t total, const struct r
         if (best < 0)
             break;
         char reason[200];
-        if (have == 0)
+        if (have == 0 && d->requests_7d == 1)
+            snprintf(reason, sizeof reason, "requested once this week and no node has it");
+        else if (have == 0)
             snprintf(reason, sizeof reason, "requested %lld times this week and no node has it",
                      (long long)d->requests_7d);
         else

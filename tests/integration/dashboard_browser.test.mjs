@@ -13,6 +13,7 @@ const skip = existsSync(CHROMIUM) ? false : 'needs Debian\'s chromium (scripts/i
 const shots = join(BUILD, 'test-artifacts');
 
 let herd;
+let simA;
 let simB;
 let loop;
 let browser;
@@ -22,7 +23,7 @@ const problems = []; // console errors and uncaught exceptions, from every page
 before(async () => {
   if (skip) return;
   const { chromium } = await import('playwright-core');
-  const a = await startSim(['--name', 'studio', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b']);
+  const a = simA = await startSim(['--name', 'studio', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--registry', 'tiny:1b=0.5']);
   simB = await startSim(['--name', 'laptop', '--model', 'qwen2.5:7b=4.7', '--model', 'llama3.2:3b=2.0', '--loaded', 'qwen2.5:7b', '--registry', 'tiny:1b=0.5']);
   herd = await startHerd(['--heartbeat-interval', '0.2']);
   loop = heartbeatLoop(herd, [{ name: 'studio', url: a.url }, { name: 'laptop', url: simB.url }]);
@@ -113,9 +114,63 @@ test('settings: turning auto-pull off changes what herd does, at once', { skip }
   await page.locator('#message', { hasText: 'Saved' }).waitFor();
 });
 
+test('benchmarks: a run started from the page, watched, then its results and history', { skip }, async () => {
+  await page.goto(`${herd.url}/dashboard/benchmarks`);
+  await page.locator('#bench-start').waitFor();
+  assert.ok(await page.locator('#bench-models input[value="qwen2.5:7b"]').isChecked()); // loaded: chosen
+  await page.locator('#bench-duration').fill('5');
+  await page.locator('#bench-concurrency').fill('2');
+  await page.locator('#bench-tokens').fill('16');
+  await page.locator('#bench-start').click();
+  await page.locator('#bench-progress').waitFor();
+  await page.locator('#bench-progress', { hasText: /requests\/s/ }).waitFor();
+  await page.screenshot({ path: join(shots, 'dashboard-benchmarks-running.png'), fullPage: true });
+  await page.locator('#bench-form').waitFor({ timeout: 15000 }); // the run ended, the page noticed
+  await page.locator('canvas#bench-nodes').waitFor();
+  const list = (await (await fetch(`${herd.url}/dashboard/api/benchmarks`)).json()).runs;
+  assert.equal(list.length, 1);
+  assert.equal(list[0].status, 'completed');
+  assert.ok(list[0].total_requests > 0);
+  // The share chart counts the run's requests; the history lists the run.
+  const run = await (await fetch(`${herd.url}/dashboard/api/benchmarks/${list[0].run_id}`)).json();
+  assert.equal(await chartSum('bench-nodes'), run.per_node_results.reduce((s, n) => s + n.requests, 0));
+  assert.ok(await chartSum('bench-percentiles') > 0);
+  assert.ok((await text()).includes(list[0].run_id));
+  await page.screenshot({ path: join(shots, 'dashboard-benchmarks.png'), fullPage: true });
+});
+
+test('recommendations: one click pulls the missing model; deleting a loaded model says so first', { skip }, async () => {
+  // tiny:1b was asked for while auto-pull was off: the page suggests pulling it.
+  await page.goto(`${herd.url}/dashboard/recommendations`);
+  const pullButton = page.locator('button[data-pull$="/tiny:1b"]');
+  await pullButton.waitFor();
+  const t = await text();
+  for (const s of ['tiny:1b', 'qwen2.5:7b', 'studio', 'laptop', 'no node has it']) assert.ok(t.includes(s), `${s} in ${t}`);
+  const target = (await pullButton.getAttribute('data-pull')).split('/')[0];
+  await pullButton.click();
+  await page.locator('.rec .badge', { hasText: 'pulled' }).waitFor({ timeout: 10000 });
+  const simFor = { laptop: simB.url, studio: simA.url };
+  const tags = async (url) => (await (await fetch(`${url}/api/tags`)).json()).models.map((m) => m.name);
+  assert.ok((await tags(simFor[target])).includes('tiny:1b'));
+  await page.screenshot({ path: join(shots, 'dashboard-recommendations.png'), fullPage: true });
+
+  // llama3.2:3b is loaded on laptop: the question says so, and the delete is forced.
+  await page.reload();
+  const dialogs = [];
+  const onDialog = (d) => { dialogs.push(d.message()); d.accept(); };
+  page.on('dialog', onDialog);
+  await page.locator('button[data-delete="laptop/llama3.2:3b"]').click();
+  await page.locator('#message', { hasText: 'Deleted llama3.2:3b from laptop' }).waitFor();
+  page.off('dialog', onDialog);
+  assert.equal(dialogs.length, 1);
+  assert.match(dialogs[0], /llama3.2:3b is loaded on laptop. Delete it anyway/);
+  assert.ok(!(await tags(simB.url)).includes('llama3.2:3b'));
+  assert.equal(await page.locator('button[data-delete="laptop/llama3.2:3b"]').count(), 0);
+});
+
 test('a phone-width screen needs no sideways scrolling; no console error on any page', { skip }, async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const p of ['', 'trends', 'apps', 'health']) {
+  for (const p of ['', 'trends', 'apps', 'benchmarks', 'health', 'recommendations']) {
     await page.goto(`${herd.url}/dashboard/${p}`);
     await page.locator('main h1').waitFor();
     await page.waitForTimeout(300);

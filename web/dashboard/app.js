@@ -244,6 +244,201 @@ async function health() {
   }
 }
 
+// ---- Benchmarks ----
+
+const pctRow = (x) => [ms(x.latency_p50_ms), ms(x.latency_p95_ms), ms(x.latency_p99_ms), ms(x.ttft_p50_ms), ms(x.ttft_p95_ms), ms(x.ttft_p99_ms)];
+let benchTimer = null;
+
+function benchResult(run) {
+  if (!run) return null;
+  const nodes = run.per_node_results || [];
+  const modelsRun = run.per_model_results || [];
+  return el('section', { id: 'bench-result' },
+    el('h2', {}, `Run ${run.run_id}`),
+    el('p', { class: 'muted' }, `${new Date(run.timestamp * 1000).toLocaleString()} · ${run.status} · ${fmt(run.duration_s, 1)} s · `,
+      `${fmt(run.config?.concurrency)} at a time · ${(run.config?.models || []).join(', ')}`),
+    el('div', { class: 'stats' },
+      stat('requests', fmt(run.total_requests)), stat('failed', fmt(run.total_failures)),
+      stat('requests/s', fmt(run.requests_per_sec, 2)), stat('tokens/s', fmt(run.tokens_per_sec, 1)),
+      stat('latency p50', ms(run.latency_p50_ms)), stat('first token p50', ms(run.ttft_p50_ms))),
+    el('div', { class: 'cards' },
+      chart('bench-percentiles', { type: 'bar', data: { labels: ['p50', 'p95', 'p99'], datasets: [
+        { label: 'latency (ms)', backgroundColor: '#2f5d8a', data: [run.latency_p50_ms, run.latency_p95_ms, run.latency_p99_ms] },
+        { label: 'first token (ms)', backgroundColor: '#b26a00', data: [run.ttft_p50_ms, run.ttft_p95_ms, run.ttft_p99_ms] }] } }),
+      chart('bench-nodes', { type: 'doughnut', data: { labels: nodes.map((n) => n.node_id), datasets: [
+        { label: 'share of requests', data: nodes.map((n) => n.requests), backgroundColor: ['#2f5d8a', '#b26a00', '#2e7d32', '#7b1fa2', '#c62828', '#00838f'] }] } })),
+    table([{ label: 'node' }, { label: 'requests', n: 1 }, { label: 'failed', n: 1 }, { label: 'share', n: 1 }, { label: 'tokens/s', n: 1 },
+      { label: 'latency p50', n: 1 }, { label: 'first token p50', n: 1 }, { label: 'peak in flight', n: 1 }],
+    nodes.map((n) => [n.node_id, fmt(n.requests), fmt(n.failures), `${fmt(100 * n.share, 1)} %`, fmt(n.tokens_per_sec, 1), ms(n.latency_p50_ms), ms(n.ttft_p50_ms),
+      run.peak_utilization?.[n.node_id] ? `${run.peak_utilization[n.node_id].peak_in_flight} / ${run.peak_utilization[n.node_id].slots}` : '–'])),
+    el('h2', {}, 'By model'),
+    table([{ label: 'model' }, { label: 'requests', n: 1 }, { label: 'failed', n: 1 }, { label: 'requests/s', n: 1 }, { label: 'tokens/s', n: 1 },
+      { label: 'latency p50', n: 1 }, { label: 'p95', n: 1 }, { label: 'first token p50', n: 1 }, { label: 'p95', n: 1 }],
+    modelsRun.map((m) => [m.model, fmt(m.requests), fmt(m.failures), fmt(m.requests_per_sec, 2), fmt(m.tokens_per_sec, 1),
+      ms(m.latency_p50_ms), ms(m.latency_p95_ms), ms(m.ttft_p50_ms), ms(m.ttft_p95_ms)])));
+}
+
+async function benchmarks(selected, message) {
+  clearTimeout(benchTimer);
+  try {
+    const [list, p, inv] = await Promise.all([getJson('/dashboard/api/benchmarks'), getJson('/dashboard/api/benchmarks/progress'),
+      getJson('/dashboard/api/model-management')]);
+    const loaded = new Set(inv.nodes.flatMap((n) => n.models.filter((m) => m.loaded).map((m) => m.model)));
+    const all = [...new Set(inv.nodes.flatMap((n) => n.models.map((m) => m.model)))].sort();
+    const runId = selected || list.runs[0]?.run_id;
+    const run = runId ? await getJson(`/dashboard/api/benchmarks/${encodeURIComponent(runId)}`).catch(() => null) : null;
+    const start = async () => {
+      const models = [...document.querySelectorAll('#bench-models input:checked')].map((i) => i.value);
+      const body = { duration: Number(document.getElementById('bench-duration').value), concurrency: Number(document.getElementById('bench-concurrency').value),
+        max_tokens: Number(document.getElementById('bench-tokens').value) };
+      if (models.length) body.models = models;
+      try {
+        await getJson('/dashboard/api/benchmarks/start', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        benchmarks();
+      } catch (e) {
+        benchmarks(selected, `Not started: ${e.message}`);
+      }
+    };
+    const cancel = async () => {
+      const r = await getJson('/dashboard/api/benchmarks/cancel', { method: 'POST' }).catch((e) => ({ error: e.message }));
+      benchmarks(r.run_id, r.error ? `Not cancelled: ${r.error}` : null);
+    };
+    show(
+      el('h1', {}, 'Benchmarks'),
+      el('p', { class: 'muted' }, 'A run sends streamed chat requests through herd, the way clients do, from a number of concurrent slots. Its traffic is tagged herd-benchmark.'),
+      message ? el('p', { class: 'note', id: 'message' }, message) : null,
+      p.running ? el('div', { class: 'card', id: 'bench-progress' },
+        el('h3', {}, el('span', {}, `Running ${p.run_id}`), el('button', { id: 'bench-cancel', onclick: cancel }, 'Cancel')),
+        bar(100 * p.progress),
+        el('div', { class: 'stats' }, stat('elapsed', `${fmt(p.elapsed_s)} / ${fmt(p.duration_s)} s`), stat('requests', fmt(p.total_requests)),
+          stat('failed', fmt(p.total_failures)), stat('requests/s', fmt(p.requests_per_sec, 2)), stat('tokens/s', fmt(p.tokens_per_sec, 1)),
+          stat('latency p50', ms(p.latency_p50_ms)), stat('first token p50', ms(p.ttft_p50_ms))))
+        : el('div', { class: 'card toggles', id: 'bench-form' },
+          el('label', {}, 'Duration (seconds)', el('input', { type: 'number', id: 'bench-duration', min: 5, max: 3600, value: 60 })),
+          el('label', {}, 'Requests at a time', el('input', { type: 'number', id: 'bench-concurrency', min: 1, max: 64, value: 4 })),
+          el('label', {}, 'Tokens per reply (at most)', el('input', { type: 'number', id: 'bench-tokens', min: 1, max: 4096, value: 128 })),
+          el('div', { id: 'bench-models', class: 'chips' }, all.length ? all.map((m) => el('label', { class: 'chip' },
+            el('input', { type: 'checkbox', value: m, checked: loaded.has(m) }), m)) : el('span', { class: 'muted' }, 'No node reports a model yet.')),
+          el('div', {}, el('button', { id: 'bench-start', class: 'on', onclick: start }, 'Start'))),
+      benchResult(run),
+      el('h2', {}, 'History'),
+      list.runs.length ? table([{ label: 'run' }, { label: 'when' }, { label: 'status' }, { label: 's', n: 1 }, { label: 'requests', n: 1 }, { label: 'failed', n: 1 },
+        { label: 'req/s', n: 1 }, { label: 'tok/s', n: 1 }, { label: 'latency p50', n: 1 }, { label: 'p95', n: 1 }, { label: 'p99', n: 1 },
+        { label: 'first token p50', n: 1 }, { label: 'p95', n: 1 }, { label: 'p99', n: 1 }],
+      list.runs.map((x) => [el('a', { href: '#', onclick: (e) => { e.preventDefault(); benchmarks(x.run_id); } }, x.run_id),
+        new Date(x.timestamp * 1000).toLocaleString(), x.status || 'completed', fmt(x.duration_s), fmt(x.total_requests), fmt(x.total_failures),
+        fmt(x.requests_per_sec, 2), fmt(x.tokens_per_sec, 1), ...pctRow(x)]))
+        : el('p', { class: 'note' }, 'No benchmark has run yet.'));
+    if (p.running) benchTimer = setTimeout(() => benchmarks(selected), 1000);
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
+// ---- Recommendations and model management ----
+
+const ago = (t) => {
+  if (!t) return 'never';
+  const s = Date.now() / 1000 - t;
+  return s < 90 ? 'just now' : s < 5400 ? `${fmt(s / 60)} min ago` : s < 129600 ? `${fmt(s / 3600)} h ago` : `${fmt(s / 86400)} days ago`;
+};
+let recTimer = null;
+
+// Pulls a model onto a node, showing the node's progress in `where`.
+async function pullModel(model, nodeId, where) {
+  where.replaceChildren(el('span', { class: 'muted' }, `pulling ${model}…`));
+  try {
+    const res = await fetch('/dashboard/api/pull', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, node_id: nodeId }) });
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error || `HTTP ${res.status}`);
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    let last = {};
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      const lines = buf.split('\n');
+      buf = lines.pop();
+      for (const l of lines.filter((x) => x.trim())) {
+        last = JSON.parse(l);
+        const pct = last.total ? ` ${fmt(100 * (last.completed || 0) / last.total)} %` : '';
+        where.replaceChildren(el('span', { class: 'muted' }, `${last.status || last.error}${pct}`));
+      }
+    }
+    if (last.error) throw new Error(last.error);
+    where.replaceChildren(el('span', { class: 'badge online' }, 'pulled'));
+  } catch (e) {
+    where.replaceChildren(el('span', { class: 'badge offline', title: e.message }, 'failed'), ' ', e.message);
+  }
+}
+
+// busy names why the model is in use (loaded, serving), or is empty: the user is told before
+// anything is sent, and a model in use is deleted with force.
+async function deleteModel(model, nodeId, busy) {
+  const question = busy
+    ? `${model} is ${busy} on ${nodeId}. Delete it anyway? Requests using it may fail, and its files are removed from the node's disk.`
+    : `Delete ${model} from ${nodeId}? Its files are removed from the node's disk.`;
+  if (!confirm(question)) return;
+  const r = await fetch('/dashboard/api/delete', { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, node_id: nodeId, force: Boolean(busy) }) });
+  const body = await r.json().catch(() => ({}));
+  recommendations(r.ok ? `Deleted ${model} from ${nodeId}.` : `Not deleted: ${body.error || r.status}`);
+}
+
+async function recommendations(message) {
+  clearTimeout(recTimer);
+  try {
+    const [rec, inv] = await Promise.all([getJson('/dashboard/api/recommendations'), getJson('/dashboard/api/model-management')]);
+    const statusBadge = { ok: 'online', add_copies: 'degraded', missing: 'degraded', no_room: 'offline', too_big: 'offline' };
+    const pullButton = (model, nodeId) => {
+      const where = el('span', { class: 'pull-state' });
+      return el('span', {}, el('button', { 'data-pull': `${nodeId}/${model}`, onclick: (e) => { e.target.disabled = true; pullModel(model, nodeId, where); } }, 'Pull'), ' ', where);
+    };
+    const inUse = (m) => [m.loaded && 'loaded', m.in_flight + m.queued > 0 && 'serving requests'].filter(Boolean).join(' and ');
+    const delButton = (model, nodeId, m) => el('button', { 'data-delete': `${nodeId}/${model}`, onclick: () => deleteModel(model, nodeId, m ? inUse(m) : '') }, 'Delete');
+    show(
+      el('h1', {}, 'Recommendations'),
+      message ? el('p', { class: 'note', id: 'message' }, message) : null,
+      el('p', { class: 'muted' }, `From the last ${rec.window_days} days of requests. A node offers its memory minus ${6} GB for its own use (or its capacity ceiling); busy models should be on several nodes.`),
+      el('div', { class: 'stats' }, stat('pulls suggested', fmt(rec.summary.pulls)), stat('models unused for 30 days', fmt(rec.summary.removals)),
+        stat('disk they take', gb(rec.summary.reclaimable_gb))),
+      el('h2', {}, 'Demand'),
+      rec.models.length ? table([{ label: 'model' }, { label: 'size', n: 1 }, { label: 'requests (7 d)', n: 1 }, { label: '24 h', n: 1 }, { label: 'unserved', n: 1 },
+        { label: 'on nodes', n: 1 }, { label: 'status' }, { label: 'note' }],
+      rec.models.map((m) => [el('b', {}, m.model), `${gb(m.size_gb)}${m.size_known ? '' : ' (est.)'}`, fmt(m.requests_7d), fmt(m.requests_24h), fmt(m.unserved_7d),
+        `${m.nodes_with_it} / ${m.target_nodes}`, el('span', { class: `badge ${statusBadge[m.status] || ''}` }, m.status.replace('_', ' ')), m.note]))
+        : el('p', { class: 'note' }, 'No requests in the last week: nothing to recommend yet.'),
+      el('h2', {}, 'By node'),
+      el('div', { class: 'cards' }, rec.nodes.map((n) => el('div', { class: 'card', 'data-node': n.node_id },
+        el('h3', {}, el('span', {}, n.node_id), el('span', { class: `badge ${n.usable ? 'online' : 'offline'}` }, n.usable ? 'usable' : 'not taking work')),
+        el('p', { class: 'muted' }, `offers ${gb(n.offers_gb)} of ${gb(n.memory_gb)}; planned ${gb(n.planned_gb)}`),
+        n.keep.length ? el('p', {}, el('b', {}, 'Keep: '), n.keep.map((k) => k.model).join(', ')) : null,
+        n.pull.map((p) => el('div', { class: 'rec' }, el('b', {}, `Pull ${p.model}`), ` (${gb(p.size_gb)}): ${p.reason} `, pullButton(p.model, n.node_id))),
+        n.remove.map((r) => el('div', { class: 'rec' }, el('b', {}, `Remove ${r.model}`), ` (${gb(r.size_gb)}): ${r.reason}; last used ${ago(r.last_used)} `, delButton(r.model, n.node_id))),
+        !n.pull.length && !n.remove.length ? el('p', { class: 'muted' }, 'Nothing to change.') : null))),
+      el('h2', {}, 'Models on the nodes'),
+      inv.pulls.length ? el('div', { class: 'card', id: 'pulls' }, el('h3', {}, 'Pulls under way'), inv.pulls.map((p) =>
+        el('div', {}, `${p.model} → ${p.node_id} (${p.origin}): ${p.status}${p.total ? ` ${fmt(100 * p.completed / p.total)} %` : ''}`, bar(p.total ? 100 * p.completed / p.total : 0)))) : null,
+      table([{ label: 'node' }, { label: 'model' }, { label: 'size', n: 1 }, { label: 'state' }, { label: 'in flight', n: 1 }, { label: 'requests (30 d)', n: 1 },
+        { label: 'last used' }, { label: '' }],
+      inv.nodes.flatMap((n) => n.models.map((m) => [n.node_id, m.model, gb(m.size_gb),
+        m.pulling ? 'pulling' : m.loaded ? `loaded${m.context_length ? `, ${fmt(m.context_length)} ctx` : ''}` : 'on disk',
+        fmt(m.in_flight + m.queued), fmt(m.requests_30d), ago(m.last_used), m.pulling ? '' : delButton(m.model, n.node_id, m)]))),
+      el('p', { class: 'muted' }, `${fmt(inv.totals.models)} models, ${gb(inv.totals.size_gb)} on ${fmt(inv.totals.nodes)} nodes. Pull any model onto a node:`),
+      el('div', { class: 'controls', id: 'pull-form' },
+        el('input', { id: 'pull-model', placeholder: 'model, e.g. qwen2.5:7b', 'aria-label': 'model to pull' }),
+        el('select', { id: 'pull-node', 'aria-label': 'node' }, inv.nodes.map((n) => el('option', { value: n.node_id }, n.node_id))),
+        (() => {
+          const where = el('span', { class: 'pull-state' });
+          return [el('button', { id: 'pull-go', onclick: () => pullModel(document.getElementById('pull-model').value.trim(), document.getElementById('pull-node').value, where) }, 'Pull'), where];
+        })()));
+    if (inv.pulls.length) recTimer = setTimeout(() => recommendations(message), 2000);
+  } catch (e) {
+    showError(main, e);
+  }
+}
+
 // ---- Settings ----
 
 async function settings(message) {
@@ -280,5 +475,5 @@ async function settings(message) {
   }
 }
 
-const pages = { fleet, trends, models, apps, health, settings };
+const pages = { fleet, trends, models, apps, benchmarks, health, recommendations, settings };
 (pages[page] || fleet)();
