@@ -128,10 +128,18 @@ test('bad parameters get 400 in Ollama\'s error shape; every seed curl returns J
     assert.equal(r.status, 400, q);
     assert.match(r.body.error, /must be a number from/, q);
   }
-  for (const p of ['traces?limit=5', 'overview', 'trends?hours=72', 'models?days=7', 'usage?days=7', 'tags', 'apps']) {
+  for (const p of ['traces?limit=5', 'overview', 'trends?hours=72', 'models?days=7', 'usage?days=7', 'tags', 'apps',
+    'health', 'recommendations', 'model-management', 'benchmarks', 'benchmarks/progress', 'settings']) {
     const r = await curl(['-f', `${herd.url}/dashboard/api/${p}`]);
     assert.equal(r.code, 0, p);
     JSON.parse(r.stdout);
+  }
+  // The seed's lines, verbatim but for the port.
+  for (const p of ['"/dashboard/api/traces?limit=20"', '/dashboard/api/health', '/dashboard/api/recommendations', '/dashboard/api/usage', '/dashboard/api/model-management']) {
+    const url = p.startsWith('"') ? `"${herd.url}${p.slice(1)}` : `${herd.url}${p}`;
+    const r = spawnSync('bash', ['-c', `set -o pipefail; curl -s ${url} | python3 -m json.tool`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${p}: ${r.stderr}`);
+    assert.ok(r.stdout.length > 2, p);
   }
 });
 
