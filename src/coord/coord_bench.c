@@ -1,9 +1,12 @@
 /* coord_bench: benchmarks started from the dashboard. A run sends chat requests to herd's own
  * port (so they take the whole path a client's do: routing, queues, retries, traces tagged
  * "herd-benchmark" and "benchmark:<run id>") from a fixed number of concurrent slots, each
- * sending its next request when the last one ends, until the duration is over or the run is
- * cancelled. Requests still running then are cancelled and not counted. The results go to
- * benchmark_runs in latency.db. One run at a time. */
+ * sending its next request when the last one ends, until the duration is over. Then the
+ * requests under way may finish (for up to BENCH_GRACE_S more; any left then are cancelled and
+ * not counted), so that every request the run counts is one that herd traced as done, and
+ * rates are over the time until the last one ended. A cancelled run stops at once, its
+ * requests under way cancelled and not counted. The results go to benchmark_runs in
+ * latency.db. One run at a time. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 #define BENCH_MAX_LINE 65536
 #define BENCH_MAX_PROMPT 4096
 #define BENCH_LIST_LIMIT 50
+#define BENCH_GRACE_S 30
 
 static const char *const default_prompts[] = {
     "Explain in three sentences why the sky is blue.",
@@ -52,6 +56,7 @@ struct bench_slot {
 struct coord_bench {
     struct coord *c;
     bool running;
+    bool finishing; /* past the duration: the requests under way end, no new ones */
     char run_id[48];
     char last_run_id[48];
     const char *status; /* "running", "completed", "cancelled", "failed" */
@@ -101,6 +106,14 @@ static int node_index(struct coord_bench *b, const char *name)
     b->nodes = grown;
     b->nodes[b->n_nodes] = copy;
     return (int)b->n_nodes++;
+}
+
+static int slots_busy(const struct coord_bench *b)
+{
+    int n = 0;
+    for (int i = 0; i < b->concurrency; i++)
+        n += b->slots[i].q != NULL;
+    return n;
 }
 
 static void on_slot_response(struct httpc_req *q, long status, void *arg)
@@ -170,8 +183,12 @@ static void on_slot_done(struct httpc_req *q, int rc, const char *err, void *arg
         bench_finish(b, "completed");
         return;
     }
-    if (b->running)
+    if (b->running && !b->finishing) {
         slot_send(s);
+        return;
+    }
+    if (b->running && slots_busy(b) == 0)
+        bench_finish(b, "completed");
 }
 
 /* Where herd's own API answers. */
@@ -257,11 +274,20 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The duration is over: the requests under way may finish; this timer fires again after
+ * BENCH_GRACE_S for those that do not. */
 static void on_end(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    bench_finish(arg, "completed");
+    struct coord_bench *b = arg;
+    if (b->finishing || slots_busy(b) == 0) {
+        bench_finish(b, "completed");
+        return;
+    }
+    b->finishing = true;
+    struct timeval tv = time_tv(BENCH_GRACE_S);
+    evtimer_add(b->end_timer, &tv);
 }
 
 static json_t *run_config(const struct coord_bench *b)
@@ -535,6 +561,7 @@ static void handle_start(struct coord_bench *b, struct httpd_req *r)
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     snprintf(b->run_id, sizeof b->run_id, "bench-%s-%.6s", stamp, id);
     b->running = true;
+    b->finishing = false;
     b->status = "running";
     b->started = time_wall();
     b->t0 = time_mono();
@@ -572,12 +599,10 @@ static void handle_progress(struct coord_bench *b, struct httpd_req *r)
         reply_error(r, 503, "out of memory");
         return;
     }
-    int in_flight = 0;
-    for (int i = 0; i < b->concurrency; i++)
-        in_flight += b->slots[i].q != NULL;
+    int in_flight = slots_busy(b);
     json_object_set_new(o, "running", json_true());
     json_object_set_new(o, "run_id", json_string(b->run_id));
-    json_object_set_new(o, "status", json_string("running"));
+    json_object_set_new(o, "status", json_string(b->finishing ? "finishing" : "running"));
     json_object_set_new(o, "elapsed_s", json_real(elapsed));
     json_object_set_new(o, "duration_s", json_real(b->duration_s));
     json_object_set_new(o, "progress",
