@@ -26,6 +26,7 @@ struct model_delete {
     char model[MODEL_NAME_MAX];
     char node_id[NODE_ID_MAX];
     char peer[64];
+    char url[256]; /* the node's Ollama */
     bool forced;
     bool was_loaded;
 };
@@ -258,9 +259,80 @@ static void on_delete_done(long status, const char *body, size_t len, int rc, co
     delete_free(d);
 }
 
+static struct httpc_req *start_delete(struct model_delete *d);
+
+/* The unload before a forced delete ended; the delete goes ahead whatever its outcome. */
+static void on_unload_done(long status, const char *body, size_t len, int rc, const char *err,
+                           void *arg)
+{
+    (void)body;
+    (void)len;
+    struct model_delete *d = arg;
+    d->up = NULL;
+    if (rc != 0 || status != 200)
+        LOG_WARN("dashboard: unloading %s from %s before deleting it failed (%s); deleting "
+                 "anyway",
+                 d->model, d->node_id, rc ? (err ? err : "transfer failed") : "HTTP error");
+    d->up = start_delete(d);
+    if (!d->up) {
+        if (d->r)
+            httpd_reply_error_ollama(d->r, 503, "cannot start the delete");
+        d->r = NULL;
+        delete_free(d);
+    }
+}
+
+/* POST /api/generate {"model", "keep_alive": 0}: Ollama's way to unload a model. */
+static struct httpc_req *start_unload(struct model_delete *d)
+{
+    char url[300];
+    snprintf(url, sizeof url, "%s/api/generate", d->url);
+    json_t *req = json_pack("{s:s, s:i, s:b}", "model", d->model, "keep_alive", 0, "stream", 0);
+    char *payload = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    struct httpc_opts o = {
+        .method = "POST",
+        .url = url,
+        .headers = headers,
+        .body = payload,
+        .body_len = payload ? strlen(payload) : 0,
+        .connect_timeout_ms = (long)(d->c->settings->connect_timeout * 1000),
+        .total_timeout_ms = 60000,
+    };
+    struct httpc_req *q =
+        payload ? httpc_fetch(d->c->httpc, &o, DELETE_MAX_REPLY, on_unload_done, d) : NULL;
+    free(payload);
+    return q;
+}
+
+static struct httpc_req *start_delete(struct model_delete *d)
+{
+    char url[300];
+    snprintf(url, sizeof url, "%s/api/delete", d->url);
+    json_t *req = json_pack("{s:s}", "model", d->model);
+    char *payload = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    struct httpc_opts o = {
+        .method = "DELETE",
+        .url = url,
+        .headers = headers,
+        .body = payload,
+        .body_len = payload ? strlen(payload) : 0,
+        .connect_timeout_ms = (long)(d->c->settings->connect_timeout * 1000),
+        .total_timeout_ms = 60000,
+    };
+    struct httpc_req *q =
+        payload ? httpc_fetch(d->c->httpc, &o, DELETE_MAX_REPLY, on_delete_done, d) : NULL;
+    free(payload);
+    return q;
+}
+
 /* POST {"model", "node_id", "force"}: deletes the model from that node. A model that is
  * loaded, serving or waited for, or being pulled, is refused (409) unless force is true
- * (a pull always is: the node would be writing what it deletes). */
+ * (a pull always is: the node would be writing what it deletes). A loaded model deleted by
+ * force is unloaded first. */
 static void handle_delete(struct httpd_req *r, void *arg)
 {
     struct coord *c = arg;
@@ -320,24 +392,10 @@ static void handle_delete(struct httpd_req *r, void *arg)
     snprintf(d->model, sizeof d->model, "%s", model);
     snprintf(d->node_id, sizeof d->node_id, "%s", n->id);
     snprintf(d->peer, sizeof d->peer, "%s", httpd_req_peer(r));
+    snprintf(d->url, sizeof d->url, "%s", n->url);
     LIST_INSERT_HEAD(&c->deletes, d, link);
-    char url[600];
-    snprintf(url, sizeof url, "%s/api/delete", n->url);
-    json_t *req = json_pack("{s:s}", "model", model);
-    char *payload = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
-    struct httpc_opts o = {
-        .method = "DELETE",
-        .url = url,
-        .headers = headers,
-        .body = payload,
-        .body_len = payload ? strlen(payload) : 0,
-        .connect_timeout_ms = (long)(c->settings->connect_timeout * 1000),
-        .total_timeout_ms = 60000,
-    };
-    d->up = payload ? httpc_fetch(c->httpc, &o, DELETE_MAX_REPLY, on_delete_done, d) : NULL;
-    free(payload);
+    /* A loaded model deleted by force is unloaded first, so that its memory is free too. */
+    d->up = loaded ? start_unload(d) : start_delete(d);
     if (!d->up) {
         d->r = NULL;
         delete_free(d);

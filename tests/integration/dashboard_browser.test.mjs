@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSim, startHerd, heartbeatLoop, postJson, BUILD } from './lib/harness.mjs';
+import { startSim, startHerd, heartbeatLoop, postJson, eventually, BUILD } from './lib/harness.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : 'needs Debian\'s chromium (scripts/install-deps.sh installs it)';
@@ -165,6 +165,13 @@ test('recommendations: one click pulls the missing model; deleting a loaded mode
   assert.equal(dialogs.length, 1);
   assert.match(dialogs[0], /llama3.2:3b is loaded on laptop. Delete it anyway/);
   assert.ok(!(await tags(simB.url)).includes('llama3.2:3b'));
+  // (A heartbeat read just before the delete may list the model for a moment more.)
+  await eventually(async () => {
+    const inv = await (await fetch(`${herd.url}/dashboard/api/model-management`)).json();
+    return !inv.nodes.find((n) => n.node_id === 'laptop').models.some((m) => m.model === 'llama3.2:3b');
+  });
+  await page.reload();
+  await page.locator('button[data-delete="laptop/qwen2.5:7b"]').waitFor();
   assert.equal(await page.locator('button[data-delete="laptop/llama3.2:3b"]').count(), 0);
 });
 

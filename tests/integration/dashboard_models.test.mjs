@@ -169,6 +169,10 @@ test('delete: a loaded model is refused unless forced; the node and herd forget 
   assert.equal(forced.status, 200, JSON.stringify(forced.body));
   assert.deepEqual(forced.body, { status: 'success', model: 'qwen2.5:7b', node_id: 'laptop', forced: true, was_loaded: true });
   assert.ok(!(await tags(laptop)).includes('qwen2.5:7b'));
+  // Unloaded first: its memory is free too.
+  assert.deepEqual((await getJson(`${laptop.url}/api/ps`)).body.models, []);
+  const unload = (await simRequests(laptop.url)).filter((q) => q.path === '/api/generate').at(-1);
+  assert.deepEqual([unload.body.model, unload.body.keep_alive], ['qwen2.5:7b', 0]);
   const inv = await inventory();
   assert.ok(!inv.nodes.find((n) => n.node_id === 'laptop').models.some((m) => m.model === 'qwen2.5:7b'));
 
