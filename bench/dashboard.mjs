@@ -40,8 +40,8 @@ INSERT INTO request_traces (request_id, model, original_model, node_id, score, s
 SELECT printf('%032x', i), m, m, node, 80, st, 200 + abs(random() % 5000), 20 + abs(random() % 800),
   abs(random() % 2000), abs(random() % 400), ${now} - abs(random() % ${30 * 86400}),
   CASE i % 3 WHEN 0 THEN '["app-a"]' WHEN 1 THEN '["app-b","nightly"]' ELSE NULL END
-FROM (SELECT i, ${JSON.stringify(models)} ->> (i % ${models.length}) AS m,
-  ${JSON.stringify(nodeIds)} ->> (i % ${nodeIds.length}) AS node,
+FROM (SELECT i, '${JSON.stringify(models)}' ->> (i % ${models.length}) AS m,
+  '${JSON.stringify(nodeIds)}' ->> (i % ${nodeIds.length}) AS node,
   CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'completed' END AS st FROM n);`;
 const fill = spawnSync('sqlite3', [db, sql], { encoding: 'utf8' });
 if (fill.status !== 0) {

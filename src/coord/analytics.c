@@ -327,14 +327,11 @@ json_t *analytics_model_use(sqlite3 *db, double now, int days)
 
 json_t *analytics_demand(sqlite3 *db, double now)
 {
-    /* By the model asked for, not the one that served (a fallback is not demand for itself),
-     * so this reads the week's traces rather than the hourly summaries. */
-    double since[2] = {now - 7 * 86400, now - 86400};
+    double since[2] = {window_start(now, 7 * 86400), window_start(now, 86400)};
     return query(db,
-                 "SELECT original_model AS model, COUNT(*) AS requests_7d,"
-                 " COALESCE(SUM(timestamp >= ?2), 0) AS requests_24h,"
-                 " COALESCE(SUM(node_id = ''), 0) AS unserved_7d"
-                 " FROM request_traces WHERE timestamp >= ?1 AND status != 'retried'"
-                 " GROUP BY original_model ORDER BY requests_7d DESC",
+                 "SELECT model, SUM(requests) AS requests_7d,"
+                 " SUM(CASE WHEN hour >= ?2 THEN requests ELSE 0 END) AS requests_24h,"
+                 " SUM(unserved) AS unserved_7d FROM demand_hourly WHERE hour >= ?1"
+                 " GROUP BY model ORDER BY requests_7d DESC",
                  since, 2);
 }

@@ -53,7 +53,8 @@ json_t *analytics_model_use(sqlite3 *db, double now, int days);
 
 /* Demand per model asked for (fallbacks count for the model the client wanted) over the last
  * week: [{model, requests_7d, requests_24h, unserved_7d (requests no node took: none had the
- * model)}], busiest first. Retried attempts are not counted twice. */
+ * model)}], busiest first, over the whole hours of the week (from demand_hourly). Retried
+ * attempts are not counted twice. */
 json_t *analytics_demand(sqlite3 *db, double now);
 
 #endif

@@ -182,31 +182,66 @@ static const char *const rollup_backfill =
                       "t.tags ELSE '[]' END)"
                       " AS j WHERE j.type = 'text' GROUP BY h, j.value;";
 
-/* Creates the summaries; fills them once from the traces of an older database. */
-static int prepare_rollups(sqlite3 *db, char **msg)
+/* Demand by the model asked for (not the one that served: a fallback is not demand for the
+ * model that answered), per hour, for the recommendations. Retried attempts are not counted:
+ * the request's final row is. */
+static const char *const demand_schema =
+    "CREATE TABLE IF NOT EXISTS demand_hourly (hour INTEGER NOT NULL, model TEXT NOT NULL,"
+    " requests INTEGER NOT NULL, unserved INTEGER NOT NULL, PRIMARY KEY (hour, model))"
+    " WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS demand_rollup AFTER INSERT ON request_traces"
+    " WHEN NEW.status != 'retried' BEGIN"
+    " INSERT INTO demand_hourly VALUES (CAST(NEW.timestamp / 3600 AS INTEGER) * 3600,"
+    "  NEW.original_model, 1, CASE WHEN NEW.node_id = '' THEN 1 ELSE 0 END)"
+    "  ON CONFLICT (hour, model) DO UPDATE SET requests = requests + 1,"
+    "  unserved = unserved + excluded.unserved;"
+    " END;";
+static const char *const demand_backfill =
+    "INSERT INTO demand_hourly SELECT CAST(timestamp / 3600 AS INTEGER) * 3600 AS h,"
+    " original_model, COUNT(*), SUM(node_id = '') FROM request_traces WHERE status != 'retried'"
+    " GROUP BY h, original_model;";
+
+static bool table_exists(sqlite3 *db, const char *name)
 {
-    bool existed = false;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'traces_hourly'", -1, &st,
-                           NULL) == SQLITE_OK) {
-        existed = sqlite3_step(st) == SQLITE_ROW;
+    bool found = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
         sqlite3_finalize(st);
     }
-    if (existed)
-        return sqlite3_exec(db, rollup_schema, NULL, NULL, msg);
+    return found;
+}
+
+/* Creates one summary table and its trigger; fills it once from the traces when it is new. */
+static int prepare_summary(sqlite3 *db, const char *table, const char *schema_sql,
+                           const char *backfill_sql, char **msg)
+{
+    if (table_exists(db, table))
+        return sqlite3_exec(db, schema_sql, NULL, NULL, msg);
     double t0 = time_mono();
     int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, msg);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, rollup_schema, NULL, NULL, msg);
+        rc = sqlite3_exec(db, schema_sql, NULL, NULL, msg);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, rollup_backfill, NULL, NULL, msg);
+        rc = sqlite3_exec(db, backfill_sql, NULL, NULL, msg);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "COMMIT", NULL, NULL, msg);
     else
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     if (rc == SQLITE_OK && time_mono() - t0 > 0.5)
-        LOG_INFO("latency.db: hourly summaries built from the existing traces in %.1f s",
+        LOG_INFO("latency.db: %s built from the existing traces in %.1f s", table,
                  time_mono() - t0);
+    return rc;
+}
+
+/* Creates the summaries; fills them once from the traces of an older database. */
+static int prepare_rollups(sqlite3 *db, char **msg)
+{
+    int rc = prepare_summary(db, "traces_hourly", rollup_schema, rollup_backfill, msg);
+    if (rc == SQLITE_OK)
+        rc = prepare_summary(db, "demand_hourly", demand_schema, demand_backfill, msg);
     return rc;
 }
 
@@ -371,8 +406,9 @@ static void apply_retention(struct trace_store *s)
              "DELETE FROM request_traces WHERE timestamp < %.3f;"
              "DELETE FROM latency_observations WHERE timestamp < %.3f;"
              "DELETE FROM traces_hourly WHERE hour < %.0f;"
-             "DELETE FROM tags_hourly WHERE hour < %.0f;",
-             cutoff, cutoff, cutoff - 3600, cutoff - 3600);
+             "DELETE FROM tags_hourly WHERE hour < %.0f;"
+             "DELETE FROM demand_hourly WHERE hour < %.0f;",
+             cutoff, cutoff, cutoff - 3600, cutoff - 3600, cutoff - 3600);
     if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         LOG_WARN("latency.db: retention failed: %s", sqlite3_errmsg(s->db));
 }
