@@ -1,5 +1,6 @@
 /* analytics: the dashboard's figures from the hourly summaries of request_traces. */
 #include "coord/analytics.h"
+#include "coord/sql_json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -35,35 +36,7 @@ static json_t *query(sqlite3 *db, const char *sql, const double *binds, int n)
         return NULL;
     for (int i = 0; i < n; i++)
         sqlite3_bind_double(st, i + 1, binds[i]);
-    json_t *rows = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            json_t *v;
-            switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER:
-                v = json_integer(sqlite3_column_int64(st, i));
-                break;
-            case SQLITE_FLOAT:
-                v = json_real(sqlite3_column_double(st, i));
-                break;
-            case SQLITE_TEXT:
-                v = json_string((const char *)sqlite3_column_text(st, i));
-                break;
-            default:
-                v = json_null();
-            }
-            json_object_set_new(o, sqlite3_column_name(st, i), v);
-        }
-        json_array_append_new(rows, o);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(rows);
-        return NULL;
-    }
-    return rows;
+    return sql_json_rows(st, NULL);
 }
 
 /* Moves each child row into the "list" array of the parent whose key matches (the key field

@@ -22,6 +22,7 @@
 #include "coord/bench_stats.h"
 #include "coord/coord.h"
 #include "coord/trace_store.h"
+#include "coord/sql_json.h"
 
 #define BENCH_MAX_SAMPLES 200000 /* about 4 MB; a run that reaches it ends there */
 #define BENCH_MAX_MODELS 8
@@ -640,41 +641,14 @@ static json_t *run_rows(sqlite3 *db, const char *run_id, bool full)
         return NULL;
     if (run_id)
         sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
-    json_t *rows = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            const char *name = sqlite3_column_name(st, i);
-            if (strcmp(name, "id") == 0)
-                continue;
-            json_t *v;
-            switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER:
-                v = json_integer(sqlite3_column_int64(st, i));
-                break;
-            case SQLITE_FLOAT:
-                v = json_real(sqlite3_column_double(st, i));
-                break;
-            case SQLITE_TEXT: {
-                const char *t = (const char *)sqlite3_column_text(st, i);
-                json_error_t je;
-                bool is_json = strcmp(name, "fleet_snapshot") == 0 ||
-                               strcmp(name, "per_model_results") == 0 ||
-                               strcmp(name, "per_node_results") == 0 ||
-                               strcmp(name, "peak_utilization") == 0 || strcmp(name, "config") == 0;
-                v = is_json ? json_loads(t, 0, &je) : NULL;
-                if (!v)
-                    v = json_string(t);
-                break;
-            }
-            default:
-                v = json_null();
-            }
-            json_object_set_new(o, name, v);
-        }
-        json_array_append_new(rows, o);
-    }
-    sqlite3_finalize(st);
+    static const char *const json_columns[] = {"fleet_snapshot",   "per_model_results",
+                                               "per_node_results", "peak_utilization",
+                                               "config",           NULL};
+    json_t *rows = sql_json_rows(st, json_columns);
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row)
+        json_object_del(row, "id");
     return rows;
 }
 

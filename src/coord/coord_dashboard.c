@@ -115,7 +115,6 @@ static void handle_health(struct httpd_req *r, void *arg)
     }
     for (size_t i = 0; i < n; i++) {
         const struct node *nd = c->registry.nodes[i];
-        const json_t *disk = json_object_get(nd->payload, "disk");
         nodes[i] = (struct health_node){
             .id = nd->id,
             .status = nd->status == NODE_OFFLINE    ? HEALTH_OFFLINE
@@ -128,12 +127,8 @@ static void handle_health(struct httpd_req *r, void *arg)
             .pressure = nd->pressure == PRESSURE_CRITICAL ? HEALTH_PRESSURE_CRITICAL
                         : nd->pressure == PRESSURE_WARN   ? HEALTH_PRESSURE_WARN
                                                           : HEALTH_PRESSURE_NORMAL,
-            .disk_available_gb = json_is_number(json_object_get(disk, "available_gb"))
-                                     ? json_number_value(json_object_get(disk, "available_gb"))
-                                     : -1,
-            .disk_total_gb = json_is_number(json_object_get(disk, "total_gb"))
-                                 ? json_number_value(json_object_get(disk, "total_gb"))
-                                 : -1,
+            .disk_available_gb = node_disk_gb(nd, "available_gb"),
+            .disk_total_gb = node_disk_gb(nd, "total_gb"),
             .ollama_version = nd->ollama_version,
         };
     }

@@ -31,13 +31,6 @@ struct model_delete {
     bool was_loaded;
 };
 
-/* The node's disk figure (free or total GB), or -1 when it did not report one. */
-static double disk_gb(const struct node *n, const char *key)
-{
-    const json_t *v = json_object_get(json_object_get(n->payload, "disk"), key);
-    return json_is_number(v) ? json_number_value(v) : -1;
-}
-
 static bool node_ready(const struct node *n)
 {
     return n->status != NODE_OFFLINE && !n->draining && (!n->has_ollama || n->ollama_up);
@@ -149,7 +142,7 @@ static void handle_model_management(struct httpd_req *r, void *arg)
             json_pack("{s:s, s:s, s:b, s:b, s:f, s:o}", "node_id", n->id, "status",
                       node_status_name(n->status), "ollama_up", !n->has_ollama || n->ollama_up,
                       "draining", n->draining, "models_gb", on_disk, "models", models);
-        double free_gb = disk_gb(n, "available_gb"), disk_total = disk_gb(n, "total_gb");
+        double free_gb = node_disk_gb(n, "available_gb"), disk_total = node_disk_gb(n, "total_gb");
         json_object_set_new(o, "disk_free_gb", free_gb >= 0 ? json_real(free_gb) : json_null());
         json_object_set_new(o, "disk_total_gb",
                             disk_total >= 0 ? json_real(disk_total) : json_null());
@@ -282,17 +275,17 @@ static void on_unload_done(long status, const char *body, size_t len, int rc, co
     }
 }
 
-/* POST /api/generate {"model", "keep_alive": 0}: Ollama's way to unload a model. */
-static struct httpc_req *start_unload(struct model_delete *d)
+/* Sends body (stolen) to the node's Ollama at path; cb gets the whole reply. */
+static struct httpc_req *call_node(struct model_delete *d, const char *method, const char *path,
+                                   json_t *body, httpc_fetch_cb cb)
 {
     char url[300];
-    snprintf(url, sizeof url, "%s/api/generate", d->url);
-    json_t *req = json_pack("{s:s, s:i, s:b}", "model", d->model, "keep_alive", 0, "stream", 0);
-    char *payload = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
+    snprintf(url, sizeof url, "%s%s", d->url, path);
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
     static const char *const headers[] = {"Content-Type: application/json", NULL};
     struct httpc_opts o = {
-        .method = "POST",
+        .method = method,
         .url = url,
         .headers = headers,
         .body = payload,
@@ -300,33 +293,23 @@ static struct httpc_req *start_unload(struct model_delete *d)
         .connect_timeout_ms = (long)(d->c->settings->connect_timeout * 1000),
         .total_timeout_ms = 60000,
     };
-    struct httpc_req *q =
-        payload ? httpc_fetch(d->c->httpc, &o, DELETE_MAX_REPLY, on_unload_done, d) : NULL;
+    struct httpc_req *q = payload ? httpc_fetch(d->c->httpc, &o, DELETE_MAX_REPLY, cb, d) : NULL;
     free(payload);
     return q;
 }
 
+/* POST /api/generate {"model", "keep_alive": 0}: Ollama's way to unload a model. */
+static struct httpc_req *start_unload(struct model_delete *d)
+{
+    return call_node(d, "POST", "/api/generate",
+                     json_pack("{s:s, s:i, s:b}", "model", d->model, "keep_alive", 0, "stream", 0),
+                     on_unload_done);
+}
+
 static struct httpc_req *start_delete(struct model_delete *d)
 {
-    char url[300];
-    snprintf(url, sizeof url, "%s/api/delete", d->url);
-    json_t *req = json_pack("{s:s}", "model", d->model);
-    char *payload = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
-    struct httpc_opts o = {
-        .method = "DELETE",
-        .url = url,
-        .headers = headers,
-        .body = payload,
-        .body_len = payload ? strlen(payload) : 0,
-        .connect_timeout_ms = (long)(d->c->settings->connect_timeout * 1000),
-        .total_timeout_ms = 60000,
-    };
-    struct httpc_req *q =
-        payload ? httpc_fetch(d->c->httpc, &o, DELETE_MAX_REPLY, on_delete_done, d) : NULL;
-    free(payload);
-    return q;
+    return call_node(d, "DELETE", "/api/delete", json_pack("{s:s}", "model", d->model),
+                     on_delete_done);
 }
 
 /* POST {"model", "node_id", "force"}: deletes the model from that node. A model that is
@@ -455,7 +438,7 @@ static void handle_recommendations(struct httpd_req *r, void *arg)
             nodes[i] = (struct rec_node){
                 .node = n,
                 .usable = score_node_usable(n) == SCORE_ELIGIBLE,
-                .disk_free_gb = disk_gb(n, "available_gb"),
+                .disk_free_gb = node_disk_gb(n, "available_gb"),
             };
         }
         plan = recommend_plan(nodes, nn, demand, nd, uses, nu, estimate_size, c);

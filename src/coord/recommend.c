@@ -13,10 +13,18 @@ struct planned {
     double planned_gb;
 };
 
+/* A model with demand, as the plan sees it. */
+struct placing {
+    const struct rec_demand *d;
+    double size; /* GB */
+    bool known;  /* a node reported the size (else herd's estimate) */
+    int have;    /* usable nodes that have it */
+};
+
 static int by_demand(const void *a, const void *b)
 {
-    const struct rec_demand *x = *(const struct rec_demand *const *)a;
-    const struct rec_demand *y = *(const struct rec_demand *const *)b;
+    const struct rec_demand *x = ((const struct placing *)a)->d;
+    const struct rec_demand *y = ((const struct placing *)b)->d;
     if (x->requests_7d != y->requests_7d)
         return x->requests_7d > y->requests_7d ? -1 : 1;
     return strcmp(x->model, y->model);
@@ -89,38 +97,34 @@ static double model_size(const struct rec_demand *d, const struct rec_node *node
     return size;
 }
 
-/* The usable nodes that have the model keep it, and its memory is theirs. Returns how many. */
-static int reserve_copies(const struct rec_demand *d, double size, const struct rec_node *nodes,
-                          size_t n_nodes, struct planned *plan)
+/* The usable nodes that have the model keep it, and its memory is theirs; counts them. */
+static void reserve_copies(struct placing *m, const struct rec_node *nodes, size_t n_nodes,
+                           struct planned *plan)
 {
-    double need = size * REC_KV_HEADROOM;
-    int have = 0;
+    double need = m->size * REC_KV_HEADROOM;
     for (size_t i = 0; i < n_nodes; i++) {
-        if (!nodes[i].usable || !node_has_model(nodes[i].node, d->model))
+        if (!nodes[i].usable || !node_has_model(nodes[i].node, m->d->model))
             continue;
-        have++;
+        m->have++;
         plan[i].left_gb = plan[i].left_gb > need ? plan[i].left_gb - need : 0;
-        plan[i].planned_gb += size;
+        plan[i].planned_gb += m->size;
         json_array_append_new(plan[i].keep,
-                              json_pack("{s:s, s:f, s:I}", "model", d->model, "size_gb", size,
-                                        "requests_7d", (json_int_t)d->requests_7d));
+                              json_pack("{s:s, s:f, s:I}", "model", m->d->model, "size_gb", m->size,
+                                        "requests_7d", (json_int_t)m->d->requests_7d));
     }
-    return have;
 }
 
 /* Plans the missing copies of one model (after every model's existing copies took their
  * memory); adds its row to models. */
-static void plan_model(const struct rec_demand *d, int64_t total, const struct rec_node *nodes,
-                       size_t n_nodes, struct planned *plan, int usable, json_t *models,
-                       double (*size_of)(const char *, void *), void *size_arg)
+static void plan_model(const struct placing *m, int64_t total, const struct rec_node *nodes,
+                       size_t n_nodes, struct planned *plan, int usable, json_t *models)
 {
-    bool known;
-    double size = model_size(d, nodes, n_nodes, &known, size_of, size_arg);
+    const struct rec_demand *d = m->d;
+    double size = m->size;
+    bool known = m->known;
     double need = size * REC_KV_HEADROOM;
     int target = target_nodes(d, total, usable);
-    int have = 0;
-    for (size_t i = 0; i < n_nodes; i++)
-        have += nodes[i].usable && node_has_model(nodes[i].node, d->model);
+    int have = m->have;
     double largest = 0;
     int added = 0;
     while (have + added < target) {
@@ -230,7 +234,7 @@ json_t *recommend_plan(const struct rec_node *nodes, size_t n_nodes,
                        void *size_arg)
 {
     struct planned *plan = calloc(n_nodes ? n_nodes : 1, sizeof *plan);
-    const struct rec_demand **order = calloc(n_demand ? n_demand : 1, sizeof *order);
+    struct placing *order = calloc(n_demand ? n_demand : 1, sizeof *order);
     json_t *out = json_object(), *models = json_array(), *jnodes = json_array();
     if (!plan || !order || !out || !models || !jnodes) {
         free(plan);
@@ -253,17 +257,16 @@ json_t *recommend_plan(const struct rec_node *nodes, size_t n_nodes,
     size_t n_order = 0;
     for (size_t i = 0; i < n_demand; i++)
         if (demand[i].requests_7d > 0) {
-            order[n_order++] = &demand[i];
+            struct placing *m = &order[n_order++];
+            m->d = &demand[i];
+            m->size = model_size(m->d, nodes, n_nodes, &m->known, size_of, size_arg);
             total += demand[i].requests_7d;
         }
     qsort(order, n_order, sizeof *order, by_demand);
-    for (size_t i = 0; i < n_order; i++) {
-        bool known;
-        double size = model_size(order[i], nodes, n_nodes, &known, size_of, size_arg);
-        reserve_copies(order[i], size, nodes, n_nodes, plan);
-    }
     for (size_t i = 0; i < n_order; i++)
-        plan_model(order[i], total, nodes, n_nodes, plan, usable, models, size_of, size_arg);
+        reserve_copies(&order[i], nodes, n_nodes, plan);
+    for (size_t i = 0; i < n_order; i++)
+        plan_model(&order[i], total, nodes, n_nodes, plan, usable, models);
 
     int pulls = 0, removals = 0;
     double reclaimable = 0;

@@ -122,6 +122,12 @@ double node_unloaded_at(const struct node *n, const char *model)
     return 0;
 }
 
+double node_disk_gb(const struct node *n, const char *key)
+{
+    const json_t *v = json_object_get(json_object_get(n->payload, "disk"), key);
+    return json_is_number(v) ? json_number_value(v) : -1;
+}
+
 double node_available_gb(const struct node *n)
 {
     double avail = n->has_memory ? n->mem_available_gb : 0;

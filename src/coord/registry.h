@@ -107,6 +107,10 @@ void node_remove_model(struct node *n, const char *model);
 /* Wall time the model was last seen unloading from this node, or 0. */
 double node_unloaded_at(const struct node *n, const char *model);
 
+/* A figure of the disk of the node's model store as its last heartbeat gave it ("total_gb" or
+ * "available_gb"), or -1 when it did not report one. */
+double node_disk_gb(const struct node *n, const char *key);
+
 /* Memory the node offers a new model: available, capped by the capacity ceiling when set. */
 double node_available_gb(const struct node *n);
 

@@ -1,4 +1,5 @@
 #include "coord/trace_store.h"
+#include "coord/sql_json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -615,33 +616,9 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
             -1, &st, NULL) != SQLITE_OK)
         return arr;
     sqlite3_bind_int(st, 1, limit);
+    static const char *const json_columns[] = {"scores_breakdown", "excluded_nodes", "tags", NULL};
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            const char *name = sqlite3_column_name(st, i);
-            json_t *v;
-            switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER:
-                v = json_integer(sqlite3_column_int64(st, i));
-                break;
-            case SQLITE_FLOAT:
-                v = json_real(sqlite3_column_double(st, i));
-                break;
-            case SQLITE_TEXT: {
-                const char *t = (const char *)sqlite3_column_text(st, i);
-                json_error_t je;
-                bool is_json = strcmp(name, "scores_breakdown") == 0 ||
-                               strcmp(name, "excluded_nodes") == 0 || strcmp(name, "tags") == 0;
-                v = is_json ? json_loads(t, 0, &je) : NULL;
-                if (!v)
-                    v = json_string(t);
-                break;
-            }
-            default:
-                v = json_null();
-            }
-            json_object_set_new(o, name, v);
-        }
+        json_t *o = sql_json_row(st, json_columns);
         static const char *const flags[] = {"fallback_used", "auto_pulled"};
         for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
             if (json_is_integer(json_object_get(o, flags[k])))

@@ -44,6 +44,9 @@ test('bad settings are refused with the reason', async () => {
 });
 
 test('a run: progress while it runs, then figures that match its traces', async () => {
+  // llama3.2:3b is only on node a, which fails it three times: those requests fail (no other
+  // node to retry on), and the run must count them as the traces do.
+  await postJson(`${a.url}/_sim/fault`, { kind: 'fail', status: 500, model: 'llama3.2:3b', count: 3 });
   const start = await postJson(api('/start'), { duration: 5, concurrency: 4, models: ['qwen2.5:7b', 'llama3.2:3b'], max_tokens: 24 });
   assert.equal(start.status, 202, JSON.stringify(start.body));
   const runId = start.body.run_id;
@@ -72,6 +75,8 @@ test('a run: progress while it runs, then figures that match its traces', async 
   assert.ok(counted.length >= 8, `only ${counted.length} requests`);
   assert.equal(run.total_requests, counted.length);
   assert.equal(run.total_failures, counted.filter((t) => t.status === 'failed').length);
+  assert.equal(run.total_failures, 3);
+  assert.equal(Object.fromEntries(run.per_model_results.map((m) => [m.model, m.failures]))['llama3.2:3b'], 3);
   assert.equal(run.total_completion_tokens, counted.reduce((s, t) => s + (t.completion_tokens || 0), 0));
   assert.equal(run.total_prompt_tokens, counted.reduce((s, t) => s + (t.prompt_tokens || 0), 0));
   assert.ok(traces.every((t) => t.tags.includes('herd-benchmark')));

@@ -213,4 +213,14 @@ test('delete: a model serving requests is refused; the node failing the delete i
   await getJson(`${studio.url}/_sim/fault`, { method: 'DELETE' });
   assert.equal(failed.status, 502, JSON.stringify(failed.body));
   assert.match(failed.body.error, /node mac-studio refused to delete gemma3:4b/);
+
+  // The node's Ollama is gone but herd does not know yet: the unload before a forced delete
+  // fails, the delete is still tried, and its failure comes back.
+  await studio.stop('SIGKILL');
+  const gone = await postJson(`${herd.url}/dashboard/api/delete`, { model: 'gemma3:4b', node_id: 'mac-studio', force: true });
+  assert.equal(gone.status, 502, JSON.stringify(gone.body));
+  assert.match(gone.body.error, /node mac-studio could not be reached/);
+  const log = herdLog();
+  assert.ok(log.some((l) => /unloading gemma3:4b from mac-studio before deleting it failed/.test(l.msg)));
+  assert.ok(log.some((l) => /delete of gemma3:4b from mac-studio asked by 127.0.0.1 failed/.test(l.msg)));
 });
