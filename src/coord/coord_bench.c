@@ -21,6 +21,7 @@
 #include "common/timeutil.h"
 #include "coord/bench_stats.h"
 #include "coord/coord.h"
+#include "coord/model_class.h"
 #include "coord/trace_store.h"
 #include "coord/sql_json.h"
 
@@ -419,6 +420,24 @@ static void reply_error(struct httpd_req *r, int status, const char *msg)
     httpd_reply_error_ollama(r, status, msg);
 }
 
+/* Whether some node has the model and it can chat (a run sends chats: an embedding model
+ * would only fail). */
+static bool has_chat_model(const struct coord *c, const char *model, bool *embedding)
+{
+    *embedding = false;
+    for (size_t k = 0; k < c->registry.n; k++) {
+        const struct node *n = c->registry.nodes[k];
+        if (!node_has_model(n, model))
+            continue;
+        if (model_category(model, node_model_caps(n, model)) == MCAT_EMBEDDING) {
+            *embedding = true;
+            return false;
+        }
+        return true;
+    }
+    return false;
+}
+
 /* Reads the start request into b. false after replying 400. */
 static bool read_config(struct coord_bench *b, struct httpd_req *r, const json_t *body)
 {
@@ -465,24 +484,25 @@ static bool read_config(struct coord_bench *b, struct httpd_req *r, const json_t
                 reply_error(r, 400, "models must be a list of model names");
                 return false;
             }
-            bool somewhere = false;
-            for (size_t k = 0; k < c->registry.n; k++)
-                somewhere = somewhere || node_has_model(c->registry.nodes[k], norm);
-            if (!somewhere) {
-                snprintf(err, sizeof err, "no node has the model '%s'", json_string_value(m));
+            bool embedding;
+            if (!has_chat_model(c, norm, &embedding)) {
+                snprintf(err, sizeof err,
+                         embedding ? "'%s' is an embedding model; a benchmark sends chats"
+                                   : "no node has the model '%s'",
+                         json_string_value(m));
                 reply_error(r, 400, err);
                 return false;
             }
             snprintf(b->models[b->n_models++], MODEL_NAME_MAX, "%s", norm);
         }
     } else {
-        /* The models loaded right now (what the fleet serves), up to four. */
+        /* The chat models loaded right now (what the fleet serves), up to four. */
         for (size_t k = 0; k < c->registry.n && b->n_models < 4; k++) {
             const struct node *n = c->registry.nodes[k];
             if (n->status == NODE_OFFLINE)
                 continue;
             for (size_t j = 0; j < n->n_loaded && b->n_models < 4; j++) {
-                bool dup = false;
+                bool embedding, dup = !has_chat_model(c, n->loaded[j].name, &embedding);
                 for (int x = 0; x < b->n_models; x++)
                     dup = dup || strcmp(b->models[x], n->loaded[j].name) == 0;
                 if (!dup)
@@ -490,7 +510,7 @@ static bool read_config(struct coord_bench *b, struct httpd_req *r, const json_t
             }
         }
         if (b->n_models == 0) {
-            reply_error(r, 400, "no model is loaded on any node; name the models to use");
+            reply_error(r, 400, "no chat model is loaded on any node; name the models to use");
             return false;
         }
     }

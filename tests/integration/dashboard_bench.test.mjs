@@ -15,7 +15,8 @@ const tracesOf = async (runId) => (await getJson(`${herd.url}/dashboard/api/trac
   .filter((t) => (t.tags || []).includes(`benchmark:${runId}`));
 
 before(async () => {
-  a = await startSim(['--name', 'a', '--model', 'qwen2.5:7b=4.7', '--model', 'llama3.2:3b=2.0', '--loaded', 'qwen2.5:7b', '--loaded', 'llama3.2:3b', '--num-parallel', '2'], { timeScale: '0.01' });
+  a = await startSim(['--name', 'a', '--model', 'qwen2.5:7b=4.7', '--model', 'llama3.2:3b=2.0', '--model', 'nomic-embed-text:latest=0.3',
+    '--loaded', 'qwen2.5:7b', '--loaded', 'llama3.2:3b', '--loaded', 'nomic-embed-text:latest', '--num-parallel', '2'], { timeScale: '0.01' });
   b = await startSim(['--name', 'b', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--num-parallel', '2'], { timeScale: '0.01' });
   herd = await startHerd();
   loop = heartbeatLoop(herd, [{ name: 'a', url: a.url }, { name: 'b', url: b.url }]);
@@ -30,6 +31,7 @@ test('bad settings are refused with the reason', async () => {
     [{ concurrency: 65 }, /concurrency must be/],
     [{ models: [] }, /models must be a list of 1 to 8/],
     [{ models: ['nope:1b'] }, /no node has the model 'nope:1b'/],
+    [{ models: ['nomic-embed-text'] }, /'nomic-embed-text' is an embedding model; a benchmark sends chats/],
     [{ max_tokens: 0 }, /max_tokens must be/],
     [{ prompt: '' }, /prompt must be/],
   ]) {
@@ -110,7 +112,7 @@ test('cancel: the run stops at once and keeps what it measured', async () => {
   const start = await postJson(api(''), { duration: 600, concurrency: 2 }); // POST /benchmarks starts too
   assert.equal(start.status, 202);
   const runId = start.body.run_id;
-  // Without models, the loaded ones are used.
+  // Without models, the loaded chat models are used (not the embedding model).
   assert.deepEqual(start.body.config.models.sort(), ['llama3.2:3b', 'qwen2.5:7b']);
   await eventually(async () => (await getJson(api('/progress'))).body.total_requests >= 2, { timeoutMs: 5000 });
   const t0 = Date.now();
