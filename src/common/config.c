@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/fsutil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -152,7 +153,8 @@ static int set_value(const struct cfg_option *o, void *settings, const char *val
         *CFG_FIELD(settings, o, double) = v;
         return 0;
     }
-    case CFG_STRING: {
+    case CFG_STRING:
+    case CFG_SECRET: {
         char *copy = strdup(value);
         if (!copy)
             return -ENOMEM;
@@ -299,23 +301,6 @@ static int apply_file_line(const char *key, const char *value, int line, void *a
     return 0;
 }
 
-static int read_small_file(const char *path, struct hbuf *out)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -errno;
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        rc = hbuf_append(out, chunk, n);
-        if (rc)
-            break;
-    }
-    fclose(f);
-    return rc;
-}
-
 static const struct cfg_option *find_by_name(const struct cfg_spec *spec, const char *name,
                                              size_t len, size_t *idx)
 {
@@ -343,7 +328,7 @@ int cfg_load(const struct cfg_spec *spec, void *settings, int argc, char **argv,
 
     for (size_t i = 0; i < spec->n_options; i++) {
         const struct cfg_option *o = &spec->options[i];
-        if (o->type == CFG_STRING)
+        if (o->type == CFG_STRING || o->type == CFG_SECRET)
             *CFG_FIELD(settings, o, char *) = NULL;
         if (o->type == CFG_LIST)
             memset(CFG_FIELD(settings, o, struct cfg_list), 0, sizeof(struct cfg_list));
@@ -353,7 +338,8 @@ int cfg_load(const struct cfg_spec *spec, void *settings, int argc, char **argv,
         } else {
             const char *def = o->def;
             if (!def)
-                def = o->type == CFG_STRING || o->type == CFG_LIST ? "" : "0";
+                def = o->type == CFG_STRING || o->type == CFG_SECRET || o->type == CFG_LIST ? ""
+                                                                                            : "0";
             rc = set_value(o, settings, def, false, why, sizeof why);
         }
         if (rc) {
@@ -365,7 +351,7 @@ int cfg_load(const struct cfg_spec *spec, void *settings, int argc, char **argv,
     if (env_file) {
         struct hbuf text;
         hbuf_init(&text, ENV_FILE_MAX);
-        int rc = read_small_file(env_file, &text);
+        int rc = fsutil_read_file(env_file, &text);
         if (rc == 0 && text.data) {
             struct file_ctx c = {spec, settings, st, env_file, err, errlen};
             rc = cfg_parse_env_text(text.data, apply_file_line, &c);
@@ -378,7 +364,11 @@ int cfg_load(const struct cfg_spec *spec, void *settings, int argc, char **argv,
                 set_err(err, errlen, "%s: larger than %d bytes", env_file, ENV_FILE_MAX);
                 return -EINVAL;
             }
-            /* A missing env file is the normal case. */
+            /* A missing env file is the normal case; one that cannot be read is not. */
+            if (rc && rc != -ENOENT) {
+                set_err(err, errlen, "cannot read %s: %s", env_file, strerror(-rc));
+                return -EINVAL;
+            }
         }
     }
 
@@ -477,7 +467,7 @@ void cfg_free(const struct cfg_spec *spec, void *settings)
 {
     for (size_t i = 0; i < spec->n_options; i++) {
         const struct cfg_option *o = &spec->options[i];
-        if (o->type == CFG_STRING) {
+        if (o->type == CFG_STRING || o->type == CFG_SECRET) {
             char **slot = CFG_FIELD(settings, o, char *);
             free(*slot);
             *slot = NULL;
@@ -601,6 +591,10 @@ static json_t *value_json(const struct cfg_option *o, const void *settings)
         const char *v = *CFG_FIELD(s, o, char *);
         return json_string(v ? v : "");
     }
+    case CFG_SECRET: {
+        const char *v = *CFG_FIELD(s, o, char *);
+        return json_string(v && *v ? "(set)" : "");
+    }
     case CFG_ENUM: {
         char name[64];
         enum_name(o->choices, *CFG_FIELD(s, o, int), name, sizeof name);
@@ -620,7 +614,8 @@ static json_t *value_json(const struct cfg_option *o, const void *settings)
 json_t *cfg_to_json(const struct cfg_spec *spec, const void *settings,
                     const enum cfg_source *sources)
 {
-    static const char *const type_names[] = {"bool", "int", "number", "string", "enum", "list"};
+    static const char *const type_names[] = {"bool", "int",  "number", "string",
+                                             "enum", "list", "secret"};
     json_t *arr = json_array();
     for (size_t i = 0; i < spec->n_options; i++) {
         const struct cfg_option *o = &spec->options[i];

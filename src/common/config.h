@@ -20,6 +20,7 @@ enum cfg_type {
     CFG_STRING, /* char *, owned by the settings (cfg_free releases it) */
     CFG_ENUM,   /* int: index into the '|'-separated choices */
     CFG_LIST,   /* struct cfg_list; a flag may repeat; env values are comma-separated */
+    CFG_SECRET, /* char *, like CFG_STRING, but never shown: the settings dump says "(set)" */
 };
 
 enum cfg_source { CFG_SRC_DEFAULT, CFG_SRC_FILE, CFG_SRC_ENV, CFG_SRC_FLAG };

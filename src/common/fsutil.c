@@ -1,4 +1,5 @@
 #include "common/fsutil.h"
+#include "common/hbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,4 +39,23 @@ void fsutil_expand_home(char **path)
     snprintf(p, n, "%s%s", home, *path + 1);
     free(*path);
     *path = p;
+}
+
+int fsutil_read_file(const char *path, struct hbuf *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        rc = hbuf_append(out, chunk, n);
+        if (rc)
+            break;
+    }
+    if (!rc && ferror(f))
+        rc = -EIO;
+    fclose(f);
+    return rc;
 }

@@ -9,4 +9,9 @@ int fsutil_mkdir_p(const char *path);
  * replaced (the old one is freed). Unchanged when HOME is unset or on ENOMEM. */
 void fsutil_expand_home(char **path);
 
+/* Appends the whole file at path to out (whose bound applies: -EMSGSIZE when larger). 0 or a
+ * negative errno (-ENOENT when it does not exist). */
+struct hbuf;
+int fsutil_read_file(const char *path, struct hbuf *out);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "coord/coord_auth.h"
 #include "coord/coord_fwd.h"
 #include "coord/trace_store.h"
 
@@ -75,7 +76,14 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     char path[4096];
     snprintf(path, sizeof path, "%s/latency.db", settings->data_dir);
     c->traces = trace_store_open(base, path, 200, (int)settings->trace_retention_days, err, errlen);
-    struct httpd_limits lim = {.max_body_bytes = (size_t)settings->max_body_mb * 1024 * 1024};
+    struct httpd_limits lim = {
+        .max_body_bytes = (size_t)settings->max_body_mb * 1024 * 1024,
+        .max_header_bytes = (size_t)settings->max_header_kb * 1024,
+        .max_header_count = (size_t)settings->max_headers,
+        .header_timeout_s = settings->header_timeout,
+        .idle_timeout_s = settings->idle_timeout,
+        .max_conns_per_addr = (size_t)settings->max_conns_per_client,
+    };
     c->httpd = httpd_new(base, &lim);
     c->httpc = httpc_new(base);
     c->monitor = event_new(base, -1, EV_PERSIST, on_monitor, c);
@@ -87,6 +95,27 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     if (!c->traces || !c->httpd || !c->httpc || !c->monitor || !c->reaper) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
+        coord_free(c);
+        return NULL;
+    }
+    if (settings->tls_cert && *settings->tls_cert) {
+        if (!settings->tls_key || !*settings->tls_key) {
+            snprintf(err, errlen, "--tls-cert needs --tls-key (FLEET_TLS_KEY)");
+            coord_free(c);
+            return NULL;
+        }
+        if (httpd_use_tls(c->httpd, settings->tls_cert, settings->tls_key, err, errlen) != 0) {
+            coord_free(c);
+            return NULL;
+        }
+    } else if (settings->tls_key && *settings->tls_key) {
+        snprintf(err, errlen, "--tls-key needs --tls-cert (FLEET_TLS_CERT)");
+        coord_free(c);
+        return NULL;
+    }
+    httpc_set_ca_file(c->httpc, settings->tls_ca);
+    c->auth = coord_auth_new(c, err, errlen);
+    if (!c->auth) {
         coord_free(c);
         return NULL;
     }
@@ -110,6 +139,7 @@ void coord_free(struct coord *c)
     if (!c)
         return;
     httpd_free(c->httpd); /* requests in flight are told their clients left */
+    coord_auth_free(c->auth);
     coord_events_free(c->events);
     coord_pull_free_all(c);
     coord_models_free(c);

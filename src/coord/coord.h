@@ -19,6 +19,8 @@ struct fwd;
 struct pull;
 struct model_delete;
 struct coord_bench;
+struct coord_auth;
+struct coord_metrics;
 
 enum context_mode { CONTEXT_STRIP, CONTEXT_WARN, CONTEXT_PASSTHROUGH };
 
@@ -56,6 +58,23 @@ struct coord_settings {
     int64_t trace_retention_days;
     char *log_level;
     char *console_log_level;
+    /* Security and limits (coord_auth.c, docs/security.md) */
+    char *api_keys;      /* NAME:KEY,... */
+    char *api_keys_file; /* NAME:sha256:HEX lines */
+    char *admin_key;
+    char *node_secret;
+    double heartbeat_max_skew;
+    char *tls_cert;
+    char *tls_key;
+    char *tls_ca; /* verifies https:// nodes; NULL: the system's CAs */
+    double rate_limit;
+    int64_t rate_limit_burst;
+    int64_t max_conns_per_client;
+    int64_t max_header_kb;
+    int64_t max_headers;
+    double header_timeout;
+    double idle_timeout;
+    char *new_key; /* --new-key NAME: print a new key and exit */
 };
 
 /* The settings table (for --help, the docs and the settings page). */
@@ -81,6 +100,8 @@ struct coord {
     LIST_HEAD(, pull) pulls;           /* models being pulled (for requests or the dashboard) */
     LIST_HEAD(, model_delete) deletes; /* the dashboard's deletes under way */
     struct coord_bench *bench;         /* the dashboard's benchmarks (coord_bench.c) */
+    struct coord_auth *auth;           /* keys, rate limits, node secret, audit (coord_auth.c) */
+    struct coord_metrics *metrics;     /* Prometheus counters (coord_metrics.c) */
     int port;                          /* where herd listens (after coord_listen) */
     bool draining;                     /* shutting down: no new requests */
     uint64_t decisions;                /* turns for fair tie-breaking */

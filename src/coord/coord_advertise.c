@@ -44,7 +44,17 @@ struct coord_advert *coord_advertise_start(struct event_base *loop, const struct
             *p = '-';
     snprintf(port_txt, sizeof port_txt, "port=%d", port);
     snprintf(version_txt, sizeof version_txt, "version=%s", HERD_VERSION);
-    const char *txt[] = {version_txt, port_txt, "api=ollama,openai", "tls=0", "auth=0", NULL};
+    /* What a node or client must bring: TLS (https), an API key, the node secret. */
+    bool tls = s->tls_cert && *s->tls_cert;
+    bool auth = (s->api_keys && *s->api_keys) || (s->api_keys_file && *s->api_keys_file);
+    bool enroll = s->node_secret && *s->node_secret;
+    const char *txt[] = {version_txt,
+                         port_txt,
+                         "api=ollama,openai",
+                         tls ? "tls=1" : "tls=0",
+                         auth ? "auth=1" : "auth=0",
+                         enroll ? "enroll=1" : "enroll=0",
+                         NULL};
     struct mdns_service_opts o = {.type = HERD_MDNS_TYPE,
                                   .instance = s->mdns_service_name,
                                   .host_label = label,

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "coord/coord.h"
+#include "coord/coord_auth.h"
 #include "coord/trace_store.h"
 
 static bool routable(const struct node *n)
@@ -171,10 +172,17 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
         httpd_reply_error_ollama(r, 400, err);
         return;
     }
+    int64_t signed_ms = 0;
+    if (coord_auth_heartbeat(c->auth, r, body, &signed_ms) != 0) {
+        json_decref(body);
+        return; /* refused and answered */
+    }
     struct node *n = NULL;
     int rc =
         registry_heartbeat(&c->registry, body, httpd_req_peer(r), time_wall(), &n, err, sizeof err);
     json_decref(body);
+    if (rc == 0 && n && signed_ms)
+        n->last_signed_ms = signed_ms;
     if (rc) {
         LOG_WARN("heartbeat from %s rejected: %s", httpd_req_peer(r), err);
         httpd_reply_error_ollama(r, rc == -EINVAL ? 400 : 503, err);

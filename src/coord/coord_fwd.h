@@ -82,7 +82,8 @@ struct fwd {
     char node_id[NODE_ID_MAX];
     char url[512];
     char client_ip[64];
-    char *tags; /* JSON array text for the trace (request_tags), or NULL */
+    char *tags;   /* JSON array text for the trace (request_tags), or NULL */
+    char app[64]; /* the name of the client's API key, or "" */
     char *headers[MAX_HEADERS + 1];
     int n_headers;
     char *body; /* what goes to the node: raw, or an edited copy */

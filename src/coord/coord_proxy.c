@@ -116,6 +116,7 @@ static void record(struct fwd *f, const char *status)
     row.excluded_nodes = json_dumps(ex, JSON_COMPACT);
     json_decref(ex);
     row.tags = f->tags ? strdup(f->tags) : NULL;
+    snprintf(row.app, sizeof row.app, "%s", f->app);
     row.timestamp = time_wall();
     trace_store_add(c->traces, &row);
     LOG_INFO("request %s model=%s node=%s status=%s latency_ms=%.0f ttft_ms=%.0f tokens=%lld/%lld",
@@ -559,17 +560,11 @@ static void on_admitted(struct fq_waiter *w)
 
 static bool hop_by_hop(const char *name)
 {
-    static const char *const drop[] = {"connection",
-                                       "keep-alive",
-                                       "proxy-connection",
-                                       "transfer-encoding",
-                                       "te",
-                                       "trailer",
-                                       "upgrade",
-                                       "host",
-                                       "content-length",
-                                       "expect",
-                                       "accept-encoding"};
+    static const char *const drop[] = {"connection", "keep-alive", "proxy-connection",
+                                       "transfer-encoding", "te", "trailer", "upgrade", "host",
+                                       "content-length", "expect", "accept-encoding",
+                                       /* herd's API key is for herd, never for a node */
+                                       "authorization"};
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
         if (strcasecmp(name, drop[i]) == 0)
             return true;
@@ -787,6 +782,7 @@ static void handle_inference(struct httpd_req *r, void *arg)
     f->needs = model_request_needs(body, rt->embedding);
     f->tokens = score_estimate_tokens(body);
     f->tags = request_tags(body, httpd_req_header(r, "X-Herd-Tags"));
+    snprintf(f->app, sizeof f->app, "%s", httpd_req_principal(r) ? httpd_req_principal(r) : "");
     json_decref(body); /* sent pointed into it */
 
     httpd_req_foreach_header(r, copy_header, f);

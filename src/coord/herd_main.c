@@ -9,6 +9,8 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/secret.h"
+#include "coord/access.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
 #include "coord/coord.h"
@@ -57,6 +59,28 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     on_drain_check(-1, 0, c);
 }
 
+/* --new-key NAME: a key for the client, and the line (its hash) for the keys file. */
+static int print_new_key(const char *name)
+{
+    char key[64], hash[SECRET_SHA256_HEX], line[200], err[200];
+    if (secret_new_key(key, sizeof key) != 0 || secret_sha256_hex(key, strlen(key), hash) != 0) {
+        fprintf(stderr, "herd: cannot make a key\n");
+        return 1;
+    }
+    snprintf(line, sizeof line, "%s:sha256:%s", name, hash);
+    struct access check = {0};
+    int rc = access_add_file_text(&check, line, "--new-key", err, sizeof err);
+    access_free(&check);
+    if (rc) {
+        fprintf(stderr, "herd: %s\n", err);
+        return 1;
+    }
+    printf("key for %s (give it to the client; herd keeps only its hash):\n  %s\n"
+           "line for the keys file (FLEET_API_KEYS_FILE):\n  %s\n",
+           name, key, line);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct coord_settings s;
@@ -77,6 +101,10 @@ int main(int argc, char **argv)
     }
     if (st.n_positional) {
         fprintf(stderr, "herd: unexpected argument '%s' (see --help)\n", st.positional[0]);
+        goto out;
+    }
+    if (s.new_key && *s.new_key) {
+        exit_code = print_new_key(s.new_key);
         goto out;
     }
     fsutil_expand_home(&s.data_dir);

@@ -41,7 +41,8 @@ struct node {
     char id[NODE_ID_MAX];
     int order; /* registration order */
     enum node_status status;
-    double last_heartbeat; /* wall time */
+    double last_heartbeat;  /* wall time */
+    int64_t last_signed_ms; /* timestamp of its last signed heartbeat (node secret) */
     double first_seen;
     json_t *payload; /* the last heartbeat as received (owned), for /fleet/status */
     char url[256];   /* where its Ollama answers */

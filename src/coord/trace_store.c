@@ -13,7 +13,8 @@
 
 #define P75_WINDOW 500
 #define QUEUE_MAX 100000 /* rows waiting for a flush; beyond that the oldest are dropped */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION_TEXT "3"
 
 struct p75_entry {
     char key[300]; /* node_id \t model */
@@ -47,7 +48,7 @@ static const char *const schema =
     " completion_tokens INTEGER, retry_count INTEGER DEFAULT 0, fallback_used INTEGER DEFAULT 0,"
     " excluded_nodes TEXT, client_ip TEXT, original_format TEXT, error_message TEXT,"
     " timestamp REAL NOT NULL, tags TEXT, fallback_reason TEXT, context_action TEXT,"
-    " auto_pulled INTEGER DEFAULT 0);"
+    " auto_pulled INTEGER DEFAULT 0, app TEXT);"
     "CREATE INDEX IF NOT EXISTS idx_traces_request_id ON request_traces(request_id);"
     "CREATE INDEX IF NOT EXISTS idx_traces_timestamp ON request_traces(timestamp);"
     "CREATE INDEX IF NOT EXISTS idx_traces_model_timestamp ON request_traces(model, timestamp);"
@@ -362,6 +363,7 @@ int trace_store_flush(struct trace_store *s)
         bind_text_or_null(st, 20, r->fallback_reason);
         bind_text_or_null(st, 21, r->context_action);
         sqlite3_bind_int(st, 22, r->auto_pulled);
+        bind_text_or_null(st, 23, r->app[0] ? r->app : NULL);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sqlite3_errcode(s->db);
         if (rc == SQLITE_OK && strcmp(r->status, "completed") == 0 && r->latency_ms >= 0) {
@@ -443,6 +445,7 @@ static const struct {
     {"request_traces", "fallback_reason", "TEXT"},
     {"request_traces", "context_action", "TEXT"},
     {"request_traces", "auto_pulled", "INTEGER DEFAULT 0"},
+    {"request_traces", "app", "TEXT"},    /* the name of the API key the client used */
     {"benchmark_runs", "status", "TEXT"}, /* completed or cancelled */
     {"benchmark_runs", "config", "TEXT"}, /* what the run was asked to do */
 };
@@ -521,14 +524,14 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
         LOG_WARN("%s: schema version %d is newer than this herd's %d", path, version,
                  SCHEMA_VERSION);
     else if (add_missing_columns(s->db) == 0)
-        sqlite3_exec(s->db, "PRAGMA user_version = 2", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "PRAGMA user_version = " SCHEMA_VERSION_TEXT, NULL, NULL, NULL);
     if (sqlite3_prepare_v2(
             s->db,
             "INSERT INTO request_traces (request_id, model, original_model, node_id, score,"
             " scores_breakdown, status, latency_ms, time_to_first_token_ms, prompt_tokens,"
             " completion_tokens, retry_count, fallback_used, excluded_nodes, client_ip,"
             " original_format, error_message, timestamp, tags, fallback_reason, context_action,"
-            " auto_pulled) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " auto_pulled, app) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             -1, &s->insert_trace, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "INSERT INTO latency_observations (node_id, model_name, latency_ms,"
@@ -605,15 +608,14 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
     trace_store_flush(s);
     json_t *arr = json_array();
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(
-            s->db,
-            "SELECT request_id, model, original_model, node_id, score,"
-            " scores_breakdown, status, latency_ms, time_to_first_token_ms,"
-            " prompt_tokens, completion_tokens, retry_count, fallback_used,"
-            " excluded_nodes, client_ip, original_format, error_message,"
-            " timestamp, tags, fallback_reason, context_action, auto_pulled FROM request_traces"
-            " ORDER BY id DESC LIMIT ?",
-            -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT request_id, model, original_model, node_id, score,"
+                           " scores_breakdown, status, latency_ms, time_to_first_token_ms,"
+                           " prompt_tokens, completion_tokens, retry_count, fallback_used,"
+                           " excluded_nodes, client_ip, original_format, error_message,"
+                           " timestamp, tags, fallback_reason, context_action, auto_pulled, app"
+                           " FROM request_traces ORDER BY id DESC LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
         return arr;
     sqlite3_bind_int(st, 1, limit);
     static const char *const json_columns[] = {"scores_breakdown", "excluded_nodes", "tags", NULL};

@@ -39,6 +39,7 @@ struct trace_row {
     char *error_message;         /* owned, may be NULL */
     double timestamp;            /* wall time */
     char *tags;                  /* JSON array text, owned; NULL = none */
+    char app[64];                /* the API key's name ("" without keys) */
 };
 
 /* Opens (creating or migrating) path, with writes flushed every flush_ms. NULL with a

@@ -17,6 +17,7 @@ struct httpc {
     struct event *adder;  /* adds transfers started inside libcurl's callbacks */
     LIST_HEAD(, httpc_req) reqs;
     size_t n_active;
+    char *ca_file; /* NULL: the system's CAs */
 };
 
 struct httpc_req {
@@ -306,7 +307,14 @@ void httpc_free(struct httpc *c)
         event_free(c->reaper);
     if (c->adder)
         event_free(c->adder);
+    free(c->ca_file);
     free(c);
+}
+
+void httpc_set_ca_file(struct httpc *c, const char *path)
+{
+    free(c->ca_file);
+    c->ca_file = path && *path ? strdup(path) : NULL;
 }
 
 struct httpc_req *httpc_start(struct httpc *c, const struct httpc_opts *o,
@@ -338,6 +346,8 @@ struct httpc_req *httpc_start(struct httpc *c, const struct httpc_opts *o,
     curl_easy_setopt(e, CURLOPT_HEADERDATA, q);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
+    if (c->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000L);
     if (o->total_timeout_ms > 0)

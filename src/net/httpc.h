@@ -45,6 +45,12 @@ struct httpc_callbacks {
 /* Creates a client on base. NULL on failure. */
 struct httpc *httpc_new(struct event_base *base);
 
+/* https:// transfers from now on verify servers against the PEM CA certificates in path
+ * (copied; NULL or "": the system's CAs). Verification is never turned off: a server that
+ * fails it fails the transfer with -EACCES and libcurl's reason ("SSL certificate problem:
+ * ..."). */
+void httpc_set_ca_file(struct httpc *c, const char *path);
+
 /* Cancels every transfer (no callbacks) and frees the client. Accepts NULL. */
 void httpc_free(struct httpc *c);
 

@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,43 @@ struct httpd_route {
     void *arg;
 };
 
+/* Where a connection is in its current request, as far as its bytes tell. */
+enum conn_state {
+    CONN_IDLE, /* between requests */
+    CONN_HEAD, /* receiving the request line and headers: the header deadline runs */
+    CONN_BODY, /* headers done, body coming */
+    CONN_BUSY, /* request handed to a handler */
+};
+
+/* Open connections of one client address. */
+struct httpd_addr {
+    struct httpd_addr *next;
+    size_t conns;
+    char addr[64];
+};
+
+#define ADDR_BUCKETS 256
+
+/* One client connection, from accept to close. */
+struct httpd_conn {
+    struct httpd *h;
+    struct evhttp_connection *evcon;
+    struct bufferevent *bev;
+    evutil_socket_t fd;
+    struct evbuffer_cb_entry *in_cb;
+    struct event *head_timer;
+    LIST_ENTRY(httpd_conn) link;
+    struct httpd_req *req; /* the request being handled, until its reply leaves our hands */
+    struct httpd_addr *addr;
+    enum conn_state state;
+    size_t head_bytes;
+    size_t head_lines;
+    size_t line_len;
+    bool over_limit; /* opened when its address already had the most it may */
+    bool tls;
+    bool served; /* at least one request arrived */
+};
+
 struct httpd {
     struct event_base *base;
     struct evhttp *http;
@@ -35,12 +75,30 @@ struct httpd {
     LIST_HEAD(, httpd_req) active;
     size_t n_active;
     size_t n_flushing; /* replies handed to evhttp and not yet written out */
+    SSL_CTX *tls;
+    /* Connections accepted by evhttp in this turn of the loop, taken in by on_accepted. */
+    struct bufferevent **pending;
+    size_t n_pending, cap_pending;
+    struct event *accept_ev;
+    LIST_HEAD(, httpd_conn) conns;
+    struct httpd_conn **by_fd; /* open connections by socket, to find a request's own */
+    size_t cap_by_fd;
+    struct httpd_addr *addrs[ADDR_BUCKETS];
+    struct httpd_stats stats;
+    httpd_gate_fn gate;
+    void *gate_arg;
+    httpd_error_fn error_fn;
+    httpd_done_fn done_fn;
+    void *done_arg;
 };
 
 struct httpd_req {
     struct httpd *h;
     struct evhttp_request *ev;
     struct evhttp_connection *conn;
+    struct httpd_conn *hc; /* until the reply leaves our hands */
+    int status;            /* what was answered, 0 until then */
+    char principal[64];
     LIST_ENTRY(httpd_req) link;
     enum httpd_method method;
     char *path;
@@ -58,10 +116,13 @@ struct httpd_req {
     void *drain_arg;
     bool streaming;
     bool drain_armed;
+    bool tls;
 };
 
 static const struct httpd_limits default_limits = {
     .max_header_bytes = 64 * 1024,
+    .max_header_count = 100,
+    .header_timeout_s = 10,
     .max_body_bytes = 64 * 1024 * 1024,
     .idle_timeout_s = 60,
     .write_stall_timeout_s = 300,
@@ -115,6 +176,8 @@ const char *httpd_req_method_name(const struct httpd_req *r)
 /* Frees our side of a request; the evhttp request is someone else's business by now. */
 static void req_free(struct httpd_req *r)
 {
+    if (r->h->done_fn)
+        r->h->done_fn(r, r->status, r->h->done_arg);
     if (r->watch)
         event_free(r->watch);
     if (r->drain_ev)
@@ -136,24 +199,288 @@ static void stop_watch(struct httpd_req *r)
     }
 }
 
-/* The connection is going away (client closed, timed out, or the server is shutting down)
- * while our request is unfinished. */
+/* ---- connections ---- */
+
+static unsigned addr_hash(const char *a)
+{
+    unsigned x = 2166136261u;
+    for (; *a; a++)
+        x = (x ^ (unsigned char)*a) * 16777619u;
+    return x % ADDR_BUCKETS;
+}
+
+static struct httpd_addr *addr_get(struct httpd *h, const char *a)
+{
+    unsigned b = addr_hash(a);
+    for (struct httpd_addr *e = h->addrs[b]; e; e = e->next)
+        if (strcmp(e->addr, a) == 0)
+            return e;
+    struct httpd_addr *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    snprintf(e->addr, sizeof e->addr, "%s", a);
+    e->next = h->addrs[b];
+    h->addrs[b] = e;
+    return e;
+}
+
+static void addr_put(struct httpd *h, struct httpd_addr *e)
+{
+    if (!e || --e->conns > 0)
+        return;
+    struct httpd_addr **pp = &h->addrs[addr_hash(e->addr)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = e->next;
+    free(e);
+}
+
+static struct httpd_conn *conn_of(struct httpd *h, struct evhttp_connection *evcon)
+{
+    if (!evcon)
+        return NULL;
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    if (fd < 0 || (size_t)fd >= h->cap_by_fd)
+        return NULL;
+    struct httpd_conn *hc = h->by_fd[fd];
+    return hc && hc->evcon == evcon ? hc : NULL;
+}
+
+static void conn_free(struct httpd_conn *hc)
+{
+    struct httpd *h = hc->h;
+    if (hc->in_cb)
+        evbuffer_remove_cb_entry(bufferevent_get_input(hc->bev), hc->in_cb);
+    if (hc->head_timer)
+        event_free(hc->head_timer);
+    if (hc->fd >= 0 && (size_t)hc->fd < h->cap_by_fd && h->by_fd[hc->fd] == hc)
+        h->by_fd[hc->fd] = NULL;
+    addr_put(h, hc->addr);
+    LIST_REMOVE(hc, link);
+    h->stats.connections--;
+    free(hc);
+}
+
+static const char timeout_reply[] =
+    "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; charset=utf-8\r\n"
+    "Connection: close\r\nContent-Length: 71\r\n\r\n"
+    "{\"error\":\"the request's headers did not arrive in time; connection closed\"}";
+
+/* A client that starts a request and does not finish its headers in time holds a connection
+ * for nothing (slowloris): it is told so (plain HTTP; a TLS client just sees the close) and
+ * cut. */
+static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct httpd_conn *hc = arg;
+    hc->h->stats.header_timeouts++;
+    LOG_WARN("client %s did not send its request headers within %.0f s: connection closed",
+             hc->addr ? hc->addr->addr : "?", hc->h->limits.header_timeout_s);
+    if (!hc->tls)
+        (void)send(hc->fd, timeout_reply, sizeof timeout_reply - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    evhttp_connection_free(hc->evcon); /* on_conn_close frees hc */
+}
+
+static void head_begin(struct httpd_conn *hc)
+{
+    hc->state = CONN_HEAD;
+    hc->head_bytes = hc->head_lines = hc->line_len = 0;
+    if (!hc->head_timer)
+        hc->head_timer = evtimer_new(hc->h->base, on_head_timeout, hc);
+    struct timeval tv = time_tv(hc->h->limits.header_timeout_s);
+    if (hc->head_timer)
+        event_add(hc->head_timer, &tv);
+}
+
+/* Counts the head's bytes and lines until its blank line. Only counting: evhttp parses. */
+static void head_scan(struct httpd_conn *hc, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n && hc->state == CONN_HEAD; i++) {
+        hc->head_bytes++;
+        if (p[i] == '\n') {
+            if (hc->line_len == 0 && hc->head_lines > 0) {
+                hc->state = CONN_BODY;
+                if (hc->head_timer)
+                    event_del(hc->head_timer);
+            } else if (hc->line_len > 0)
+                hc->head_lines++;
+            hc->line_len = 0;
+        } else if (p[i] != '\r')
+            hc->line_len++;
+    }
+}
+
+/* Scans the last n bytes of buf (those just read) while the head lasts. */
+static void head_scan_tail(struct httpd_conn *hc, struct evbuffer *buf, size_t n)
+{
+    size_t len = evbuffer_get_length(buf);
+    if (n > len)
+        n = len; /* some were already consumed: count what is left */
+    if (n == 0)
+        return;
+    struct evbuffer_ptr at;
+    if (evbuffer_ptr_set(buf, &at, len - n, EVBUFFER_PTR_SET) != 0)
+        return;
+    struct evbuffer_iovec v[16];
+    while (n > 0 && hc->state == CONN_HEAD) {
+        int nv = evbuffer_peek(buf, (ev_ssize_t)n, &at, v, 16);
+        if (nv <= 0)
+            return;
+        int used = nv < 16 ? nv : 16;
+        size_t done = 0;
+        for (int i = 0; i < used && done < n; i++) {
+            size_t take = v[i].iov_len < n - done ? v[i].iov_len : n - done;
+            head_scan(hc, v[i].iov_base, take);
+            done += take;
+        }
+        n -= done;
+        if (n && evbuffer_ptr_set(buf, &at, done, EVBUFFER_PTR_ADD) != 0)
+            return;
+    }
+}
+
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct httpd_conn *hc = arg;
+    if (info->n_added == 0)
+        return;
+    if (hc->state == CONN_IDLE)
+        head_begin(hc);
+    if (hc->state == CONN_HEAD)
+        head_scan_tail(hc, buf, info->n_added);
+}
+
+static void on_conn_close(struct evhttp_connection *conn, void *arg);
+
+static void conn_open(struct httpd *h, struct bufferevent *bev, bool tls)
+{
+    /* evhttp made the connection the bufferevent's owner (its callbacks' argument). */
+    bufferevent_data_cb rcb, wcb;
+    bufferevent_event_cb ecb;
+    void *owner = NULL;
+    bufferevent_getcb(bev, &rcb, &wcb, &ecb, &owner);
+    struct evhttp_connection *evcon = owner;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (!evcon || fd < 0)
+        return;
+    struct httpd_conn *hc = calloc(1, sizeof *hc);
+    if ((size_t)fd >= h->cap_by_fd) {
+        size_t cap = h->cap_by_fd ? h->cap_by_fd : 256;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        struct httpd_conn **p = realloc(h->by_fd, cap * sizeof *p);
+        if (p) {
+            memset(p + h->cap_by_fd, 0, (cap - h->cap_by_fd) * sizeof *p);
+            h->by_fd = p;
+            h->cap_by_fd = cap;
+        }
+    }
+    if (!hc || (size_t)fd >= h->cap_by_fd) {
+        free(hc);
+        evhttp_connection_free(evcon); /* out of memory: no untracked connections */
+        return;
+    }
+    hc->h = h;
+    hc->evcon = evcon;
+    hc->bev = bev;
+    hc->fd = fd;
+    hc->tls = tls;
+    LIST_INSERT_HEAD(&h->conns, hc, link);
+    h->stats.connections++;
+    h->stats.accepted++;
+    h->by_fd[fd] = hc;
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evcon, &peer, &port);
+    hc->addr = addr_get(h, peer ? peer : "");
+    if (hc->addr && ++hc->addr->conns > h->limits.max_conns_per_addr &&
+        h->limits.max_conns_per_addr > 0)
+        hc->over_limit = true;
+    hc->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input, hc);
+    evhttp_connection_set_closecb(evcon, on_conn_close, hc);
+}
+
+/* evhttp has set up the connections accepted in this turn: take them in. */
+static void on_accepted(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct httpd *h = arg;
+    for (size_t i = 0; i < h->n_pending; i++) {
+        struct bufferevent *bev = (struct bufferevent *)((uintptr_t)h->pending[i] & ~(uintptr_t)1);
+        conn_open(h, bev, ((uintptr_t)h->pending[i] & 1) != 0);
+    }
+    h->n_pending = 0;
+}
+
+/* evhttp asks for each accepted connection's bufferevent (before it has the socket). */
+static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
+{
+    struct httpd *h = arg;
+    struct bufferevent *bev = NULL;
+    bool tls = h->tls != NULL;
+    if (tls) {
+        SSL *ssl = SSL_new(h->tls);
+        if (ssl)
+            bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+        if (bev) /* clients that close without TLS's goodbye are common; not an error */
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        else
+            SSL_free(ssl);
+    } else
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        return NULL;
+    if (h->n_pending == h->cap_pending) {
+        size_t cap = h->cap_pending ? h->cap_pending * 2 : 16;
+        struct bufferevent **p = realloc(h->pending, cap * sizeof *p);
+        if (!p) {
+            bufferevent_free(bev);
+            return NULL;
+        }
+        h->pending = p;
+        h->cap_pending = cap;
+    }
+    h->pending[h->n_pending++] = (struct bufferevent *)((uintptr_t)bev | (tls ? 1 : 0));
+    event_active(h->accept_ev, EV_TIMEOUT, 1);
+    return bev;
+}
+
+/* The connection is going away (client closed, timed out, or the server is shutting down).
+ * A request still unfinished on it is told, and freed. */
 static void on_conn_close(struct evhttp_connection *conn, void *arg)
 {
-    struct httpd_req *r = arg;
+    struct httpd_conn *hc = arg;
     evhttp_connection_set_closecb(conn, NULL, NULL);
-    stop_watch(r);
-    /* When evhttp noticed the disconnect itself it detached the request and no longer frees
-     * it; when we or the server shut the connection, evhttp frees it with the connection. */
-    bool detached = evhttp_request_get_connection(r->ev) == NULL;
-    struct evhttp_request *ev = r->ev;
-    LOG_DEBUG("%s %s: client %s went away before the reply ended", httpd_req_method_name(r),
-              r->path, r->peer);
-    if (r->close_cb)
-        r->close_cb(r, r->close_arg);
-    req_free(r);
-    if (detached)
-        evhttp_request_free(ev);
+    struct httpd_req *r = hc->req;
+    if (hc->tls && !hc->served) {
+        unsigned long e = bufferevent_get_openssl_error(hc->bev);
+        if (e) {
+            char why[256];
+            ERR_error_string_n(e, why, sizeof why);
+            LOG_INFO("TLS with client %s failed: %s", hc->addr ? hc->addr->addr : "?", why);
+        }
+    }
+    if (r) {
+        r->hc = NULL;
+        stop_watch(r);
+        /* When evhttp noticed the disconnect itself it detached the request and no longer
+         * frees it; when we or the server shut the connection, evhttp frees it with the
+         * connection. */
+        bool detached = evhttp_request_get_connection(r->ev) == NULL;
+        struct evhttp_request *ev = r->ev;
+        LOG_DEBUG("%s %s: client %s went away before the reply ended", httpd_req_method_name(r),
+                  r->path, r->peer);
+        if (r->close_cb)
+            r->close_cb(r, r->close_arg);
+        req_free(r);
+        if (detached)
+            evhttp_request_free(ev);
+    }
+    conn_free(hc);
 }
 
 static void on_watch(evutil_socket_t fd, short what, void *arg)
@@ -181,8 +508,19 @@ static void on_complete(struct evhttp_request *ev, void *arg)
     struct evhttp_connection *conn = evhttp_request_get_connection(ev);
     if (!conn)
         return;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
     struct timeval idle = time_tv(h->limits.idle_timeout_s);
-    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(conn), &idle, &idle);
+    bufferevent_set_timeouts(bev, &idle, &idle);
+    struct httpd_conn *hc = conn_of(h, conn);
+    if (!hc)
+        return;
+    hc->state = CONN_IDLE;
+    /* A pipelined request already here starts its header deadline now. */
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (evbuffer_get_length(in) > 0) {
+        head_begin(hc);
+        head_scan_tail(hc, in, evbuffer_get_length(in));
+    }
 }
 
 static const struct httpd_route *find_route(const struct httpd *h, const char *path,
@@ -241,11 +579,59 @@ static void on_request(struct evhttp_request *ev, void *arg)
     struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
     struct timeval stall = time_tv(h->limits.write_stall_timeout_s);
     bufferevent_set_timeouts(bev, NULL, &stall);
-    evhttp_connection_set_closecb(conn, on_conn_close, r);
     evhttp_request_set_on_complete_cb(ev, on_complete, h);
+    struct httpd_conn *hc = conn_of(h, conn);
+    if (!hc) {
+        /* Never expected: every accepted connection is tracked. Refuse rather than serve a
+         * request that no close callback would ever clean up. */
+        LOG_ERROR("request from %s on an untracked connection: refused", r->peer);
+        evhttp_send_error(ev, 503, "Service Unavailable");
+        LIST_REMOVE(r, link);
+        h->n_active--;
+        free(r->path);
+        free(r->body);
+        free(r);
+        return;
+    }
+    hc->req = r;
+    hc->served = true;
+    hc->state = CONN_BUSY;
+    if (hc->head_timer)
+        event_del(hc->head_timer);
+    r->hc = hc;
+    r->tls = hc->tls;
     r->watch = event_new(h->base, bufferevent_getfd(bev), EV_READ, on_watch, r);
     if (r->watch)
         event_add(r->watch, NULL);
+
+    if (hc->over_limit) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "too many connections from %s (at most %zu at a time); close some and retry",
+                 r->peer, h->limits.max_conns_per_addr);
+        h->stats.refused_conn_limit++;
+        httpd_add_header(r, "Connection", "close");
+        httpd_add_header(r, "Retry-After", "1");
+        h->error_fn(r, 429, msg);
+        return;
+    }
+    size_t n_headers = 0;
+    struct evkeyval *kv;
+    TAILQ_FOREACH (kv, evhttp_request_get_input_headers(ev), next)
+        n_headers++;
+    if (hc->head_bytes > h->limits.max_header_bytes || n_headers > h->limits.max_header_count) {
+        char msg[160];
+        if (n_headers > h->limits.max_header_count)
+            snprintf(msg, sizeof msg, "too many request headers: %zu (at most %zu)", n_headers,
+                     h->limits.max_header_count);
+        else
+            snprintf(msg, sizeof msg, "request headers too large: %zu bytes (at most %zu)",
+                     hc->head_bytes, h->limits.max_header_bytes);
+        h->stats.header_too_large++;
+        httpd_add_header(r, "Connection", "close");
+        h->error_fn(r, 431, msg);
+        return;
+    }
 
     bool known;
     const struct httpd_route *rt = find_route(h, r->path, r->method, &known);
@@ -256,6 +642,8 @@ static void on_request(struct evhttp_request *ev, void *arg)
             httpd_reply_text(r, 404, "404 page not found");
         return;
     }
+    if (h->gate && !h->gate(r, h->gate_arg))
+        return;         /* refused and answered */
     rt->fn(r, rt->arg); /* r may be freed from here on */
 }
 
@@ -280,14 +668,27 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limi
             h->limits.write_stall_timeout_s = limits->write_stall_timeout_s;
         if (limits->stream_high_water)
             h->limits.stream_high_water = limits->stream_high_water;
+        if (limits->max_header_count)
+            h->limits.max_header_count = limits->max_header_count;
+        if (limits->header_timeout_s > 0)
+            h->limits.header_timeout_s = limits->header_timeout_s;
+        h->limits.max_conns_per_addr = limits->max_conns_per_addr;
     }
+    h->error_fn = httpd_reply_error_ollama;
     LIST_INIT(&h->active);
+    LIST_INIT(&h->conns);
     h->http = evhttp_new(base);
-    if (!h->http) {
+    h->accept_ev = event_new(base, -1, 0, on_accepted, h);
+    if (!h->http || !h->accept_ev) {
+        if (h->http)
+            evhttp_free(h->http);
         free(h);
         return NULL;
     }
-    evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->limits.max_header_bytes);
+    /* Heads up to the limit get a JSON 431 from on_request; evhttp's own limit, far above it,
+     * only stops a client that would never stop. */
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)(4 * h->limits.max_header_bytes));
+    evhttp_set_bevcb(h->http, on_new_bev, h);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->limits.max_body_bytes);
     struct timeval idle = time_tv(h->limits.idle_timeout_s);
     evhttp_set_timeout_tv(h->http, &idle);
@@ -307,6 +708,13 @@ void httpd_free(struct httpd *h)
     evhttp_free(h->http);
     while (!LIST_EMPTY(&h->active))
         req_free(LIST_FIRST(&h->active));
+    while (!LIST_EMPTY(&h->conns)) /* not expected: evhttp_free closed them all */
+        conn_free(LIST_FIRST(&h->conns));
+    event_free(h->accept_ev);
+    free(h->pending);
+    free(h->by_fd);
+    if (h->tls)
+        SSL_CTX_free(h->tls);
     for (size_t i = 0; i < h->n_routes; i++)
         free(h->routes[i].path);
     free(h->routes);
@@ -422,6 +830,74 @@ double httpd_req_started(const struct httpd_req *r)
     return r->started;
 }
 
+bool httpd_req_tls(const struct httpd_req *r)
+{
+    return r->tls;
+}
+
+void httpd_req_set_principal(struct httpd_req *r, const char *name)
+{
+    snprintf(r->principal, sizeof r->principal, "%s", name ? name : "");
+}
+
+const char *httpd_req_principal(const struct httpd_req *r)
+{
+    return r->principal[0] ? r->principal : NULL;
+}
+
+void httpd_set_gate(struct httpd *h, httpd_gate_fn fn, void *arg)
+{
+    h->gate = fn;
+    h->gate_arg = arg;
+}
+
+void httpd_set_error_reply(struct httpd *h, httpd_error_fn fn)
+{
+    h->error_fn = fn ? fn : httpd_reply_error_ollama;
+}
+
+void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg)
+{
+    h->done_fn = fn;
+    h->done_arg = arg;
+}
+
+void httpd_get_stats(const struct httpd *h, struct httpd_stats *out)
+{
+    *out = h->stats;
+}
+
+int httpd_use_tls(struct httpd *h, const char *cert_file, const char *key_file, char *err,
+                  size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    const char *what = NULL;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
+        what = "cannot use the TLS certificate";
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1)
+        what = "cannot use the TLS private key";
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        what = "the TLS private key does not match the certificate";
+    if (what) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        ERR_clear_error();
+        snprintf(err, errlen, "%s (%s, %s): %s", what, cert_file, key_file, why);
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    if (h->tls)
+        SSL_CTX_free(h->tls);
+    h->tls = ctx;
+    return 0;
+}
+
 void httpd_req_on_close(struct httpd_req *r, httpd_event_cb cb, void *arg)
 {
     r->close_cb = cb;
@@ -437,7 +913,10 @@ void httpd_add_header(struct httpd_req *r, const char *name, const char *value)
 static void release(struct httpd_req *r)
 {
     stop_watch(r);
-    evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    if (r->hc) {
+        r->hc->req = NULL;
+        r->hc = NULL;
+    }
     r->h->n_flushing++;
 }
 
@@ -457,6 +936,7 @@ void httpd_reply(struct httpd_req *r, int status, const char *content_type, cons
         if (buf)
             evbuffer_add(buf, body, len);
     }
+    r->status = status;
     release(r);
     evhttp_send_reply(r->ev, status, NULL, buf);
     if (buf)
@@ -534,6 +1014,7 @@ void httpd_stream_start(struct httpd_req *r, int status, const char *content_typ
     httpd_add_header(r, "X-Accel-Buffering", "no");
     stop_watch(r); /* from here evhttp watches the connection itself */
     r->streaming = true;
+    r->status = status;
     evhttp_send_reply_start(r->ev, status, NULL);
 }
 

@@ -13,6 +13,9 @@
  *  - evhttp buffers output without limit; here httpd_stream_write reports when the client is
  *    slow so the producer can pause, and calls back when the output has drained.
  *  - Size limits are set (evhttp's defaults are unbounded); error bodies are JSON.
+ *  - evhttp has no notion of a connection's life; here every connection is tracked from accept
+ *    to close, so that clients get limits per address, a deadline for sending their headers
+ *    (slowloris), and a limit on the size and number of headers with a JSON error.
  *
  * Ownership: a handler receives a request that the server owns. The handler (or code it hands
  * the request to) must finish it exactly once, with httpd_reply*() or httpd_stream_end(); the
@@ -25,6 +28,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct httpd;
 struct httpd_req;
@@ -41,7 +45,13 @@ enum httpd_method {
 };
 
 struct httpd_limits {
-    size_t max_header_bytes;      /* request line plus headers; default 64 KiB */
+    size_t max_header_bytes;      /* request line plus headers; default 64 KiB: more gets 431
+                                     (beyond 4x, evhttp's own 413 and the connection closed) */
+    size_t max_header_count;      /* header lines; default 100: more gets 431 */
+    double header_timeout_s;      /* from a request's first byte to the end of its headers;
+                                     default 10: then 408 and the connection is closed */
+    size_t max_conns_per_addr;    /* open connections from one client address; default 0 = no
+                                     limit: requests on the connections beyond it get 429 */
     size_t max_body_bytes;        /* default 64 MiB (images travel in bodies) */
     double idle_timeout_s;        /* idle keep-alive connection and header reads; default 60 */
     double write_stall_timeout_s; /* a client that takes no bytes this long is dropped; 300 */
@@ -50,6 +60,14 @@ struct httpd_limits {
 
 typedef void (*httpd_handler)(struct httpd_req *r, void *arg);
 typedef void (*httpd_event_cb)(struct httpd_req *r, void *arg);
+/* Runs before a route's handler: returns true to go on, or false after finishing r itself (a
+ * refused request). */
+typedef bool (*httpd_gate_fn)(struct httpd_req *r, void *arg);
+/* Answers an error in the API's own shape (the server's default: Ollama's {"error": msg}). */
+typedef void (*httpd_error_fn)(struct httpd_req *r, int status, const char *msg);
+/* Told of every request when it is finished: status is what was answered (0 when the client
+ * left first, or the reply was aborted before it started). */
+typedef void (*httpd_done_fn)(struct httpd_req *r, int status, void *arg);
 
 /* Creates a server on base. limits may be NULL for the defaults (zero fields take defaults
  * too). Returns NULL on allocation failure. Free with httpd_free. Sets SIGPIPE to be ignored
@@ -59,6 +77,28 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limi
 /* Closes the listeners and every connection; requests in progress get their close callback.
  * Accepts NULL. */
 void httpd_free(struct httpd *h);
+
+/* Serves HTTPS from now on with the PEM certificate chain and private key at these paths.
+ * Returns 0, or -1 with the reason in err (file unreadable, key does not match...). */
+int httpd_use_tls(struct httpd *h, const char *cert_file, const char *key_file, char *err,
+                  size_t errlen);
+
+/* Sets the gate run before every route's handler (NULL: none). */
+void httpd_set_gate(struct httpd *h, httpd_gate_fn fn, void *arg);
+/* Sets how the server's own errors (limits) are answered; NULL: Ollama's shape. */
+void httpd_set_error_reply(struct httpd *h, httpd_error_fn fn);
+/* Sets the observer of finished requests (NULL: none). */
+void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg);
+
+/* Open client connections, and how many were refused or cut by a limit since the start. */
+struct httpd_stats {
+    size_t connections;
+    uint64_t accepted;
+    uint64_t refused_conn_limit; /* requests answered 429 for too many connections */
+    uint64_t header_timeouts;    /* connections cut for not finishing their headers */
+    uint64_t header_too_large;   /* requests answered 431 */
+};
+void httpd_get_stats(const struct httpd *h, struct httpd_stats *out);
 
 /* Listens on host:port (port 0 picks a free port, written to *bound_port if not NULL).
  * Returns 0 or a negative errno. */
@@ -100,6 +140,12 @@ const char *httpd_req_peer(const struct httpd_req *r);
 struct httpd *httpd_req_server(const struct httpd_req *r);
 /* Time the request arrived (monotonic seconds). */
 double httpd_req_started(const struct httpd_req *r);
+/* Whether it came over TLS. */
+bool httpd_req_tls(const struct httpd_req *r);
+/* Who sent it, as the gate established (a key's name), or NULL. The gate sets it (copied, cut
+ * to 63 bytes). */
+void httpd_req_set_principal(struct httpd_req *r, const char *name);
+const char *httpd_req_principal(const struct httpd_req *r);
 
 /* Called once if the client disconnects before the request is finished. The request is freed
  * right after cb returns: cb must drop every reference to it. */

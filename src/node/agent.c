@@ -17,6 +17,7 @@
 #include "node/capacity.h"
 #include "node/chip_table.h"
 #include "node/heartbeat.h"
+#include "common/node_auth.h"
 #include "node/ollama_state.h"
 #include "node/sysinfo.h"
 
@@ -365,7 +366,21 @@ static struct httpc_req *post_heartbeat(struct agent *a, json_t *hb, long connec
     json_decref(hb);
     char url[600];
     snprintf(url, sizeof url, "%s/heartbeat", a->router);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    char ts_line[64] = "", sig_line[NODE_AUTH_SIG_LEN + 32] = "";
+    const char *headers[] = {"Content-Type: application/json", NULL, NULL, NULL};
+    if (body && a->s->node_secret && *a->s->node_secret) {
+        int64_t ts = (int64_t)(time_wall() * 1000);
+        char sig[NODE_AUTH_SIG_LEN];
+        if (node_auth_sign(a->s->node_secret, ts, body, len, sig) != 0) {
+            LOG_ERROR("cannot sign the heartbeat");
+            free(body);
+            return NULL;
+        }
+        snprintf(ts_line, sizeof ts_line, NODE_AUTH_TS_HEADER ": %lld", (long long)ts);
+        snprintf(sig_line, sizeof sig_line, NODE_AUTH_SIG_HEADER ": %s", sig);
+        headers[1] = ts_line;
+        headers[2] = sig_line;
+    }
     struct httpc_opts o = {.method = "POST",
                            .url = url,
                            .headers = headers,
@@ -502,6 +517,8 @@ struct agent *agent_new(struct event_base *base, const struct node_settings *s, 
         load_capacity(a);
     struct sysinfo_opts so = {.models_dir = s->models_dir, .nvml_library = s->nvml_library};
     a->http = httpc_new(base);
+    if (a->http)
+        httpc_set_ca_file(a->http, s->tls_ca);
     a->sys = sysinfo_new(&so);
     a->timer = evtimer_new(base, on_timer, a);
     if (!a->http || !a->sys || !a->timer) {

@@ -38,6 +38,11 @@ static const struct cfg_option options[] = {
      0, NULL, "PATH", "NVIDIA's management library, loaded at run time when present"},
     {"hours", NULL, CFG_DOUBLE, S(hours), "24", 0, 8760, NULL, "N",
      "With the capacity command: how long the override lasts (0 = until 'capacity auto')"},
+    {"node-secret", "FLEET_NODE_SECRET", CFG_SECRET, S(node_secret), NULL, 0, 0, NULL, "SECRET",
+     "The fleet's node secret, as given to herd: every heartbeat is signed with it"},
+    {"tls-ca", "FLEET_TLS_CA", CFG_STRING, S(tls_ca), NULL, 0, 0, NULL, "FILE",
+     "CA certificates (PEM) that an https:// coordinator and Ollama must be signed by "
+     "(default: the system's)"},
     {"log-level", "FLEET_LOG_LEVEL", CFG_STRING, S(log_level), "info", 0, 0, NULL, "LEVEL",
      "Level of logs/herd-node.jsonl: debug, info, warn, error or off"},
     {"console-log-level", "FLEET_CONSOLE_LOG_LEVEL", CFG_STRING, S(console_log_level), "info", 0, 0,

@@ -25,6 +25,8 @@ struct node_settings {
     double hours; /* for the capacity command */
     char *log_level;
     char *console_log_level;
+    char *node_secret; /* signs heartbeats (node_auth.h) */
+    char *tls_ca;      /* verifies an https:// coordinator and Ollama */
 };
 
 extern const struct cfg_spec node_config_spec;

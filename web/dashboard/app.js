@@ -23,8 +23,28 @@ const fmt = (v, digits = 0) => (v === null || v === undefined ? '–' : Number(v
 const ms = (v) => (v === null || v === undefined ? '–' : v >= 1000 ? `${fmt(v / 1000, 2)} s` : `${fmt(v)} ms`);
 const gb = (v) => (v === null || v === undefined ? '–' : `${fmt(v, 1)} GB`);
 
+// herd may need an API key (reads) or its admin key (changes): asked once, kept for this
+// browser session (sessionStorage), and sent as Authorization: Bearer on every call.
+const KEY_STORE = 'herd-key';
+async function apiFetch(url, init = {}, asked = false) {
+  const key = sessionStorage.getItem(KEY_STORE);
+  const headers = { ...(init.headers || {}) };
+  if (key) headers.authorization = `Bearer ${key}`;
+  const r = await fetch(url, { ...init, headers });
+  if ((r.status === 401 || r.status === 403) && !asked) {
+    const body = await r.clone().json().catch(() => ({}));
+    const why = body.error?.message || body.error || `HTTP ${r.status}`;
+    const entered = window.prompt(`${r.status === 403 ? 'This action needs herd\'s admin key' : 'herd needs an API key'} (${why}).\nKey:`);
+    if (entered && entered.trim()) {
+      sessionStorage.setItem(KEY_STORE, entered.trim());
+      return apiFetch(url, init, true);
+    }
+  }
+  return r;
+}
+
 async function getJson(url, init) {
-  const r = await fetch(url, init);
+  const r = await apiFetch(url, init);
   const body = await r.json().catch(() => null);
   if (!r.ok) throw new Error((body && (body.error?.message || body.error)) || `${url}: HTTP ${r.status}`);
   return body;
@@ -127,14 +147,36 @@ function renderFleet(s, updated) {
     el('p', { class: 'muted', id: 'updated' }, `Live · updated ${updated.toLocaleTimeString()}`));
 }
 
-function fleet() {
+// The live stream is read with fetch rather than EventSource, which cannot send a key.
+async function fleet() {
   show(el('p', { class: 'muted' }, 'Connecting…'));
-  const source = new EventSource('/dashboard/events');
-  source.onmessage = (ev) => renderFleet(JSON.parse(ev.data), new Date());
-  source.onerror = () => {
+  for (;;) {
+    try {
+      const res = await apiFetch('/dashboard/events');
+      if (res.status === 401 || res.status === 403) {
+        show(el('p', { class: 'note error' }, 'herd needs an API key to show the fleet. Reload the page to enter one.'));
+        return;
+      }
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const reader = res.body.getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true }).replace(/\r\n/g, '\n');
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const data = buf.slice(0, end).split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+          buf = buf.slice(end + 2);
+          if (data) renderFleet(JSON.parse(data), new Date());
+        }
+      }
+    } catch { /* reconnect below */ }
     const u = document.getElementById('updated');
     if (u) u.textContent = 'Connection to herd lost; reconnecting…';
-  };
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 // ---- Trends ----
@@ -348,7 +390,7 @@ let recTimer = null;
 async function pullModel(model, nodeId, where) {
   where.replaceChildren(el('span', { class: 'muted' }, `pulling ${model}…`));
   try {
-    const res = await fetch('/dashboard/api/pull', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, node_id: nodeId }) });
+    const res = await apiFetch('/dashboard/api/pull', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, node_id: nodeId }) });
     if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error || `HTTP ${res.status}`);
     const reader = res.body.getReader();
     const dec = new TextDecoder();
@@ -380,7 +422,7 @@ async function deleteModel(model, nodeId, busy) {
     ? `${model} is ${busy} on ${nodeId}. Delete it anyway? Requests using it may fail, and its files are removed from the node's disk.`
     : `Delete ${model} from ${nodeId}? Its files are removed from the node's disk.`;
   if (!confirm(question)) return;
-  const r = await fetch('/dashboard/api/delete', { method: 'POST', headers: { 'content-type': 'application/json' },
+  const r = await apiFetch('/dashboard/api/delete', { method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model, node_id: nodeId, force: Boolean(busy) }) });
   const body = await r.json().catch(() => ({}));
   recommendations(r.ok ? `Deleted ${model} from ${nodeId}.` : `Not deleted: ${body.error || r.status}`);
