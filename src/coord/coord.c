@@ -139,6 +139,7 @@ void coord_free(struct coord *c)
     if (!c)
         return;
     httpd_free(c->httpd); /* requests in flight are told their clients left */
+    c->httpd = NULL;
     coord_auth_free(c->auth);
     coord_events_free(c->events);
     coord_pull_free_all(c);

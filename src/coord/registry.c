@@ -405,15 +405,18 @@ static bool is_loopback(const char *ip)
 static void build_url(const struct parsed *p, const char *peer, char *out, size_t outlen)
 {
     int port = url_port(p->ollama_host[0] ? p->ollama_host : "http://localhost:11434");
+    /* An Ollama behind TLS stays behind TLS, whichever address reaches it. */
+    const char *scheme = strncmp(p->ollama_host, "https://", 8) == 0 ? "https" : "http";
     if (is_loopback(peer))
-        snprintf(out, outlen, "http://127.0.0.1:%d", port);
+        snprintf(out, outlen, "%s://127.0.0.1:%d", scheme, port);
     else if (p->lan_ip[0] && !is_loopback(p->lan_ip))
-        snprintf(out, outlen, strchr(p->lan_ip, ':') ? "http://[%s]:%d" : "http://%s:%d", p->lan_ip,
-                 port);
+        snprintf(out, outlen, strchr(p->lan_ip, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme,
+                 p->lan_ip, port);
     else if (p->ollama_host[0])
         snprintf(out, outlen, "%s", p->ollama_host);
     else
-        snprintf(out, outlen, strchr(peer, ':') ? "http://[%s]:%d" : "http://%s:%d", peer, port);
+        snprintf(out, outlen, strchr(peer, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme, peer,
+                 port);
     size_t len = strlen(out);
     while (len && out[len - 1] == '/')
         out[--len] = '\0';

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,10 @@ struct httpd_conn {
     size_t head_bytes;
     size_t head_lines;
     size_t line_len;
-    bool over_limit; /* opened when its address already had the most it may */
+    char line0[24]; /* the start of the request line, to answer in the API's shape */
+    size_t line0_len;
+    struct event *refuse_ev; /* answers a head over the limits, from the loop */
+    bool over_limit;         /* opened when its address already had the most it may */
     bool tls;
     bool served; /* at least one request arrived */
 };
@@ -254,6 +258,8 @@ static void conn_free(struct httpd_conn *hc)
         evbuffer_remove_cb_entry(bufferevent_get_input(hc->bev), hc->in_cb);
     if (hc->head_timer)
         event_free(hc->head_timer);
+    if (hc->refuse_ev)
+        event_free(hc->refuse_ev);
     if (hc->fd >= 0 && (size_t)hc->fd < h->cap_by_fd && h->by_fd[hc->fd] == hc)
         h->by_fd[hc->fd] = NULL;
     addr_put(h, hc->addr);
@@ -262,14 +268,44 @@ static void conn_free(struct httpd_conn *hc)
     free(hc);
 }
 
-static const char timeout_reply[] =
-    "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; charset=utf-8\r\n"
-    "Connection: close\r\nContent-Length: 71\r\n\r\n"
-    "{\"error\":\"the request's headers did not arrive in time; connection closed\"}";
+static void on_abort_flushed(struct bufferevent *bev, void *arg);
+static void on_abort_event(struct bufferevent *bev, short what, void *arg);
+
+/* Answers a request that evhttp never completed (its head broke a limit) straight from here,
+ * in the shape of its API as its request line tells, and closes the connection once the
+ * answer is out. Works the same over TLS. */
+static void conn_refuse(struct httpd_conn *hc, int status, const char *reason, const char *msg)
+{
+    bool openai = hc->line0_len > 0 && strstr(hc->line0, " /v1/") != NULL;
+    json_t *err = openai ? json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type",
+                                     httpd_openai_error_type(status), "param", "code")
+                         : json_pack("{s:s}", "error", msg);
+    char *body = json_dumps(err, JSON_COMPACT);
+    json_decref(err);
+    char head[256];
+    size_t blen = body ? strlen(body) : 0;
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                        "Connection: close\r\nContent-Length: %zu\r\n\r\n",
+                        status, reason, blen);
+    if (hc->head_timer)
+        event_del(hc->head_timer);
+    hc->state = CONN_BUSY; /* nothing more is read */
+    struct bufferevent *bev = hc->bev;
+    bufferevent_disable(bev, EV_READ);
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_write(bev, head, (size_t)hlen);
+    if (body)
+        bufferevent_write(bev, body, blen);
+    free(body);
+    bufferevent_setcb(bev, NULL, on_abort_flushed, on_abort_event, hc->evcon);
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_enable(bev, EV_WRITE);
+}
 
 /* A client that starts a request and does not finish its headers in time holds a connection
- * for nothing (slowloris): it is told so (plain HTTP; a TLS client just sees the close) and
- * cut. */
+ * for nothing (slowloris): it is told so and cut. */
 static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -278,15 +314,34 @@ static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
     hc->h->stats.header_timeouts++;
     LOG_WARN("client %s did not send its request headers within %.0f s: connection closed",
              hc->addr ? hc->addr->addr : "?", hc->h->limits.header_timeout_s);
-    if (!hc->tls)
-        (void)send(hc->fd, timeout_reply, sizeof timeout_reply - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    evhttp_connection_free(hc->evcon); /* on_conn_close frees hc */
+    conn_refuse(hc, 408, "Request Timeout",
+                "the request's headers did not arrive in time; connection closed");
+}
+
+/* The head broke a limit while it arrived (seen in on_input, answered from the loop). */
+static void on_refuse(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct httpd_conn *hc = arg;
+    struct httpd *h = hc->h;
+    char msg[160];
+    if (hc->head_lines > h->limits.max_header_count + 1)
+        snprintf(msg, sizeof msg, "too many request headers: more than %zu",
+                 h->limits.max_header_count);
+    else
+        snprintf(msg, sizeof msg, "request headers too large: more than %zu bytes",
+                 h->limits.max_header_bytes);
+    h->stats.header_too_large++;
+    LOG_INFO("client %s: %s; connection closed", hc->addr ? hc->addr->addr : "?", msg);
+    conn_refuse(hc, 431, "Request Header Fields Too Large", msg);
 }
 
 static void head_begin(struct httpd_conn *hc)
 {
     hc->state = CONN_HEAD;
-    hc->head_bytes = hc->head_lines = hc->line_len = 0;
+    hc->head_bytes = hc->head_lines = hc->line_len = hc->line0_len = 0;
+    hc->line0[0] = '\0';
     if (!hc->head_timer)
         hc->head_timer = evtimer_new(hc->h->base, on_head_timeout, hc);
     struct timeval tv = time_tv(hc->h->limits.header_timeout_s);
@@ -299,6 +354,11 @@ static void head_scan(struct httpd_conn *hc, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n && hc->state == CONN_HEAD; i++) {
         hc->head_bytes++;
+        if (hc->head_lines == 0 && hc->line0_len + 1 < sizeof hc->line0 && p[i] != '\r' &&
+            p[i] != '\n') {
+            hc->line0[hc->line0_len++] = (char)p[i];
+            hc->line0[hc->line0_len] = '\0';
+        }
         if (p[i] == '\n') {
             if (hc->line_len == 0 && hc->head_lines > 0) {
                 hc->state = CONN_BODY;
@@ -309,6 +369,15 @@ static void head_scan(struct httpd_conn *hc, const unsigned char *p, size_t n)
             hc->line_len = 0;
         } else if (p[i] != '\r')
             hc->line_len++;
+    }
+    const struct httpd_limits *lim = &hc->h->limits;
+    if (hc->state == CONN_HEAD &&
+        (hc->head_bytes > lim->max_header_bytes || hc->head_lines > lim->max_header_count + 1)) {
+        hc->state = CONN_BODY; /* stop counting; the answer comes from the loop */
+        if (!hc->refuse_ev)
+            hc->refuse_ev = event_new(hc->h->base, -1, 0, on_refuse, hc);
+        if (hc->refuse_ev)
+            event_active(hc->refuse_ev, EV_TIMEOUT, 1);
     }
 }
 
@@ -622,11 +691,11 @@ static void on_request(struct evhttp_request *ev, void *arg)
     if (hc->head_bytes > h->limits.max_header_bytes || n_headers > h->limits.max_header_count) {
         char msg[160];
         if (n_headers > h->limits.max_header_count)
-            snprintf(msg, sizeof msg, "too many request headers: %zu (at most %zu)", n_headers,
+            snprintf(msg, sizeof msg, "too many request headers: more than %zu",
                      h->limits.max_header_count);
         else
-            snprintf(msg, sizeof msg, "request headers too large: %zu bytes (at most %zu)",
-                     hc->head_bytes, h->limits.max_header_bytes);
+            snprintf(msg, sizeof msg, "request headers too large: more than %zu bytes",
+                     h->limits.max_header_bytes);
         h->stats.header_too_large++;
         httpd_add_header(r, "Connection", "close");
         h->error_fn(r, 431, msg);
@@ -685,9 +754,9 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limi
         free(h);
         return NULL;
     }
-    /* Heads up to the limit get a JSON 431 from on_request; evhttp's own limit, far above it,
-     * only stops a client that would never stop. */
-    evhttp_set_max_headers_size(h->http, (ev_ssize_t)(4 * h->limits.max_header_bytes));
+    /* Heads over the limit get a JSON 431 as they arrive (head_scan); evhttp's own limit,
+     * above it, is only a second line. */
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)(2 * h->limits.max_header_bytes + 4096));
     evhttp_set_bevcb(h->http, on_new_bev, h);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->limits.max_body_bytes);
     struct timeval idle = time_tv(h->limits.idle_timeout_s);
@@ -886,6 +955,9 @@ int httpd_use_tls(struct httpd *h, const char *cert_file, const char *key_file, 
         what = "the TLS private key does not match the certificate";
     if (what) {
         char why[256];
+        unsigned long e = ERR_peek_error();
+        if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+            what = "the TLS private key does not match the certificate";
         ERR_error_string_n(ERR_get_error(), why, sizeof why);
         ERR_clear_error();
         snprintf(err, errlen, "%s (%s, %s): %s", what, cert_file, key_file, why);

@@ -46,8 +46,8 @@ enum httpd_method {
 
 struct httpd_limits {
     size_t max_header_bytes;      /* request line plus headers; default 64 KiB: more gets 431
-                                     (beyond 4x, evhttp's own 413 and the connection closed) */
-    size_t max_header_count;      /* header lines; default 100: more gets 431 */
+                                     and the connection closed, as soon as it arrives */
+    size_t max_header_count;      /* header lines; default 100: more gets 431 likewise */
     double header_timeout_s;      /* from a request's first byte to the end of its headers;
                                      default 10: then 408 and the connection is closed */
     size_t max_conns_per_addr;    /* open connections from one client address; default 0 = no

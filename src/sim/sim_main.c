@@ -43,6 +43,8 @@ struct sim_settings {
     int64_t seed;
     char *tokens;
     char *ready_file;
+    char *tls_cert;
+    char *tls_key;
     char *log_level;
     char *log_dir;
 };
@@ -104,6 +106,11 @@ static const struct cfg_option options[] = {
      "Seed of the generated text (same seed and prompt, same reply)"},
     {"tokens", "HERD_SIM_TOKENS", CFG_STRING, S(tokens), "16-48", 0, 0, NULL, "MIN-MAX",
      "Length of a reply when the request sets no num_predict / max_tokens"},
+    {"tls-cert", "HERD_SIM_TLS_CERT", CFG_STRING, S(tls_cert), NULL, 0, 0, NULL, "FILE",
+     "Serve HTTPS with this PEM certificate chain (with --tls-key), like an Ollama behind a TLS "
+     "proxy"},
+    {"tls-key", "HERD_SIM_TLS_KEY", CFG_STRING, S(tls_key), NULL, 0, 0, NULL, "FILE",
+     "The certificate's PEM private key"},
     {"ready-file", "HERD_SIM_READY_FILE", CFG_STRING, S(ready_file), NULL, 0, 0, NULL, "FILE",
      "Write {\"nodes\":[{name, port, url}]} here once listening"},
     {"log-level", "HERD_SIM_LOG_LEVEL", CFG_STRING, S(log_level), "info", 0, 0, NULL, "LEVEL",
@@ -196,7 +203,8 @@ static int write_ready_file(const char *path, struct sim_node **nodes, size_t n)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         char url[128];
-        snprintf(url, sizeof url, "http://%s:%d", nodes[i]->host, nodes[i]->port);
+        snprintf(url, sizeof url, "%s://%s:%d", nodes[i]->tls ? "https" : "http", nodes[i]->host,
+                 nodes[i]->port);
         json_array_append_new(arr, json_pack("{s:s, s:i, s:s}", "name", nodes[i]->machine.spec.name,
                                              "port", nodes[i]->port, "url", url));
     }
@@ -276,9 +284,18 @@ int main(int argc, char **argv)
             goto out;
         }
         struct sim_node *nd = nodes[n_nodes++];
-        LOG_INFO("node %s listening on http://%s:%d (%zu models, %.0f GB, time scale %g)",
-                 c->machine.name, nd->host, nd->port, nd->machine.n_models, c->machine.memory_gb,
-                 c->time_scale);
+        /* Before the loop runs, so no connection is ever accepted without TLS. */
+        if (s.tls_cert && *s.tls_cert) {
+            if (httpd_use_tls(nd->httpd, s.tls_cert, s.tls_key ? s.tls_key : "", err, sizeof err) !=
+                0) {
+                fprintf(stderr, "herd-sim: %s\n", err);
+                goto out;
+            }
+            nd->tls = true;
+        }
+        LOG_INFO("node %s listening on %s://%s:%d (%zu models, %.0f GB, time scale %g)",
+                 c->machine.name, nd->tls ? "https" : "http", nd->host, nd->port,
+                 nd->machine.n_models, c->machine.memory_gb, c->time_scale);
     }
     if (n_nodes == 0) {
         fprintf(stderr, "herd-sim: no node named '%s' in %s\n", s.node, s.profile);

@@ -52,6 +52,7 @@ struct sim_node {
     struct sim_fault_set faults;
     char host[64];
     int port;
+    bool tls; /* serves HTTPS (--tls-cert) */
     uint64_t seed;
     int min_tokens, max_tokens;
     struct sim_registry_entry *registry;
