@@ -11,6 +11,7 @@
 #include "common/timeutil.h"
 #include "coord/coord_auth.h"
 #include "coord/coord_fwd.h"
+#include "coord/coord_metrics.h"
 #include "coord/trace_store.h"
 
 static void on_monitor(evutil_socket_t fd, short what, void *arg)
@@ -131,6 +132,12 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     c->bench = coord_bench_new(c);
     c->events = coord_events_new(c);
     coord_proxy_routes(c);
+    c->metrics = coord_metrics_new(c);
+    if (!c->metrics) {
+        snprintf(err, errlen, "out of memory");
+        coord_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -141,6 +148,7 @@ void coord_free(struct coord *c)
     httpd_free(c->httpd); /* requests in flight are told their clients left */
     c->httpd = NULL;
     coord_auth_free(c->auth);
+    coord_metrics_free(c->metrics);
     coord_events_free(c->events);
     coord_pull_free_all(c);
     coord_models_free(c);

@@ -14,6 +14,7 @@
 #include "common/sse.h"
 #include "common/timeutil.h"
 #include "coord/coord_fwd.h"
+#include "coord/coord_metrics.h"
 #include "coord/request_tags.h"
 #include "coord/model_class.h"
 #include "coord/trace_store.h"
@@ -118,6 +119,7 @@ static void record(struct fwd *f, const char *status)
     row.tags = f->tags ? strdup(f->tags) : NULL;
     snprintf(row.app, sizeof row.app, "%s", f->app);
     row.timestamp = time_wall();
+    coord_metrics_request(c->metrics, &row, f->route->path);
     trace_store_add(c->traces, &row);
     LOG_INFO("request %s model=%s node=%s status=%s latency_ms=%.0f ttft_ms=%.0f tokens=%lld/%lld",
              f->id, f->model, f->node_id, status, (now - f->t0) * 1000,
@@ -812,6 +814,7 @@ void coord_proxy_reap(struct coord *c)
                      "node %s sent nothing for %.0f s; the request was cancelled", f->node_id,
                      now - f->t_progress);
             LOG_WARN("request %s model=%s: %s", f->id, f->model, f->error);
+            coord_metrics_reaped(c->metrics);
             if (!f->started) {
                 httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
                 reply_error(f->req, f->route, 504, f->error);

@@ -192,7 +192,7 @@ test('a model only an offline node has gets 503 with the reason; a node that lea
 test('a latency.db of an older herd gains the new trace columns and keeps its rows', async () => {
   const dir = tempDir();
   const db = join(dir, 'latency.db');
-  // The first schema: request_traces without fallback_reason, context_action, auto_pulled.
+  // The first schema: request_traces without fallback_reason, context_action, auto_pulled, app.
   const old = spawnSync('sqlite3', [db, "CREATE TABLE request_traces (id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, model TEXT NOT NULL, original_model TEXT NOT NULL, node_id TEXT NOT NULL, score REAL, scores_breakdown TEXT, status TEXT NOT NULL, latency_ms REAL, time_to_first_token_ms REAL, prompt_tokens INTEGER, completion_tokens INTEGER, retry_count INTEGER DEFAULT 0, fallback_used INTEGER DEFAULT 0, excluded_nodes TEXT, client_ip TEXT, original_format TEXT, error_message TEXT, timestamp REAL NOT NULL, tags TEXT); INSERT INTO request_traces (request_id, model, original_model, node_id, status, timestamp) VALUES ('old', 'm', 'm', 'n', 'completed', CAST(strftime('%s', 'now') AS REAL) - 60); PRAGMA user_version = 1;"], { encoding: 'utf8' });
   assert.equal(old.status, 0, old.stderr);
   const h = await startHerd(['--data-dir', dir]);
@@ -205,8 +205,9 @@ test('a latency.db of an older herd gains the new trace columns and keeps its ro
     assert.equal(rows[0].context_action, 'stripped');
     assert.equal(rows[0].auto_pulled, false);
     assert.equal(rows[1].request_id, 'old');
+    assert.equal(rows[0].app, null, 'no key, no app');
     const version = spawnSync('sqlite3', [db, 'PRAGMA user_version'], { encoding: 'utf8' });
-    assert.equal(version.stdout.trim(), '2');
+    assert.equal(version.stdout.trim(), '3');
   } finally {
     await l.stop();
   }
