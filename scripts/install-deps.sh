@@ -9,6 +9,7 @@ pkgs=(
   libmdnsd-dev libssl-dev libcmocka-dev libjs-chart.js
   curl ca-certificates python3
   python3-zeroconf iproute2 chromium
+  openssl prometheus systemd groff-base man-db
 )
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
