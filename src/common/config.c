@@ -412,6 +412,10 @@ int cfg_load(const struct cfg_spec *spec, void *settings, int argc, char **argv,
             st->help_markdown = true;
             continue;
         }
+        if (strcmp(a, "--help-man") == 0) {
+            st->help_man = true;
+            continue;
+        }
         if (strcmp(a, "--version") == 0) {
             st->version = true;
             continue;
@@ -577,6 +581,53 @@ void cfg_print_markdown(const struct cfg_spec *spec, FILE *out)
     }
 }
 
+/* Text for roff: a backslash doubled, a leading dot or quote kept from being a request. */
+static void man_text(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", out);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-')
+            fputs("\\-", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void cfg_print_man(const struct cfg_spec *spec, FILE *out)
+{
+    for (size_t i = 0; i < spec->n_options; i++) {
+        const struct cfg_option *o = &spec->options[i];
+        fprintf(out, ".TP\n.B \\-\\-");
+        man_text(out, o->name);
+        if (o->type != CFG_BOOL) {
+            fprintf(out, " \\fI");
+            man_text(out, type_metavar(o));
+            fprintf(out, "\\fR");
+        }
+        fprintf(out, "\n");
+        man_text(out, o->help);
+        fprintf(out, ".");
+        if (o->env) {
+            fprintf(out, " Environment: \\fB");
+            man_text(out, o->env);
+            fprintf(out, "\\fR.");
+        }
+        if (o->def && *o->def) {
+            fprintf(out, " Default: ");
+            man_text(out, o->def);
+            fprintf(out, ".");
+        }
+        if ((o->type == CFG_INT || o->type == CFG_DOUBLE) && bounded(o))
+            fprintf(out, " Range: %g to %g.", o->min, o->max);
+        if (o->type == CFG_BOOL)
+            fprintf(out, " Turn off with \\fB\\-\\-no\\-%s\\fR.", o->name);
+        fprintf(out, "\n");
+    }
+}
+
 static json_t *value_json(const struct cfg_option *o, const void *settings)
 {
     void *s = (void *)settings;
@@ -669,6 +720,10 @@ int cfg_program_start(const struct cfg_spec *spec, void *settings, int argc, cha
     }
     if (st->help_markdown) {
         cfg_print_markdown(spec, stdout);
+        return 1;
+    }
+    if (st->help_man) {
+        cfg_print_man(spec, stdout);
         return 1;
     }
     if (st->help) {

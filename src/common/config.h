@@ -58,6 +58,7 @@ struct cfg_status {
     int n_positional;
     bool help;          /* --help or -h was given */
     bool help_markdown; /* --help-markdown: the options as a markdown table (for docs) */
+    bool help_man;      /* --help-man: the options as roff, for the man pages */
     bool version;       /* --version was given */
 };
 
@@ -83,6 +84,9 @@ void cfg_status_free(struct cfg_status *st);
 
 /* Writes the help text generated from the table. */
 void cfg_print_help(const struct cfg_spec *spec, FILE *out);
+
+/* Writes the options as the body of a man page's OPTIONS section (roff). */
+void cfg_print_man(const struct cfg_spec *spec, FILE *out);
 
 /* Writes the options as a markdown table (for docs/). */
 void cfg_print_markdown(const struct cfg_spec *spec, FILE *out);

@@ -52,3 +52,20 @@ test('herd-sim --help documents every option and exits 0', () => {
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--port: 'x' is not an integer/);
 });
+
+test('the man pages are generated from the programs\' options and render without a warning', () => {
+  const version = spawnSync(join(BUILD, 'herd'), ['--version'], { encoding: 'utf8' }).stdout.split(' ')[1].trim();
+  for (const prog of ['herd', 'herd-node', 'herd-sim']) {
+    const options = spawnSync(join(BUILD, prog), ['--help-man'], { encoding: 'utf8' });
+    assert.equal(options.status, 0);
+    const template = readFileSync(join(SOURCE, 'man', `${prog}.1.in`), 'utf8');
+    const page = readFileSync(join(SOURCE, 'man', `${prog}.1`), 'utf8');
+    const expected = `.\\" Generated from man/${prog}.1.in by scripts/update-docs.sh; edit that file.\n${template.replace('@VERSION@', version).replace('@OPTIONS@\n', options.stdout)}`;
+    assert.equal(page, expected, 'regenerate with: scripts/update-docs.sh');
+    const help = spawnSync(join(BUILD, prog), ['--help'], { encoding: 'utf8' }).stdout;
+    for (const flag of help.matchAll(/^ {2}--([a-z][a-z0-9-]*)/gm)) assert.ok(page.includes(`\\-\\-${flag[1].replaceAll('-', '\\-')}`), `${prog}.1 documents --${flag[1]}`);
+    const render = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-z', join(SOURCE, 'man', `${prog}.1`)], { encoding: 'utf8' });
+    assert.equal(render.status, 0);
+    assert.equal(render.stderr, '', `${prog}.1 renders without warnings`);
+  }
+});
