@@ -4,7 +4,7 @@
 // of each tab is saved in BUILD/test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSim, startHerd, heartbeatLoop, postJson, eventually, BUILD } from './lib/harness.mjs';
 
@@ -173,6 +173,40 @@ test('recommendations: one click pulls the missing model; deleting a loaded mode
   await page.reload();
   await page.locator('button[data-delete="laptop/qwen2.5:7b"]').waitFor();
   assert.equal(await page.locator('button[data-delete="laptop/llama3.2:3b"]').count(), 0);
+});
+
+test('with keys: the page asks once for a key, keeps it for the session, and asks for the admin key for a change', { skip }, async () => {
+  const locked = await startHerd(['--api-keys', 'browser:browser-key-0123456789', '--admin-key', 'browser-admin-0123456789']);
+  const l = heartbeatLoop(locked, [{ name: 'studio', url: simA.url }]);
+  await l.ready;
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  const asked = [];
+  const answers = ['browser-key-0123456789', 'browser-admin-0123456789'];
+  p.on('dialog', async (d) => { asked.push(d.message()); await d.accept(answers[asked.length - 1] || ''); });
+  try {
+    await p.goto(`${locked.url}/dashboard`);
+    await p.locator('.card[data-node="studio"]').waitFor(); // the live stream, read with the key
+    assert.equal(asked.length, 1);
+    assert.match(asked[0], /herd needs an API key \(this herd needs an API key/);
+    await p.goto(`${locked.url}/dashboard/settings`);
+    await p.locator('#auto_pull').waitFor();
+    assert.equal(asked.length, 1, 'kept for the session: not asked again');
+    await p.locator('#auto_pull').uncheck();
+    await p.locator('#message', { hasText: 'Saved' }).waitFor();
+    assert.equal(asked.length, 2);
+    assert.match(asked[1], /needs herd's admin key \(this action changes the fleet and needs the admin key\)/);
+    const s = await (await fetch(`${locked.url}/dashboard/api/settings`, { headers: { authorization: 'Bearer browser-key-0123456789' } })).json();
+    assert.equal(s.runtime.auto_pull, false);
+    assert.equal(await p.evaluate(() => sessionStorage.getItem('herd-key')), 'browser-admin-0123456789');
+    const audit = readFileSync(join(locked.dataDir, 'logs', 'audit.jsonl'), 'utf8');
+    assert.match(audit, /"event":"admin_action","who":"admin".*"path":"\/dashboard\/api\/settings".*"outcome":"ok"/);
+    await p.screenshot({ path: join(shots, 'dashboard-keys.png'), fullPage: true });
+  } finally {
+    await context.close();
+    await l.stop();
+    await locked.stop();
+  }
 });
 
 test('a phone-width screen needs no sideways scrolling; no console error on any page', { skip }, async () => {
