@@ -306,8 +306,10 @@ char *metrics_render(const struct metrics *m, size_t *len)
         struct series **sorted = malloc((f->n_series ? f->n_series : 1) * sizeof *sorted);
         if (!sorted)
             break;
-        memcpy(sorted, f->series, f->n_series * sizeof *sorted);
-        qsort(sorted, f->n_series, sizeof *sorted, by_labels);
+        if (f->n_series) {
+            memcpy(sorted, f->series, f->n_series * sizeof *sorted);
+            qsort(sorted, f->n_series, sizeof *sorted, by_labels);
+        }
         for (size_t j = 0; j < f->n_series; j++) {
             const struct series *s = sorted[j];
             if (f->type != METRIC_HISTOGRAM) {

@@ -53,6 +53,7 @@ static void test_bound(void **state)
     (void)state;
     struct metrics *m = metrics_new(3);
     int c = metrics_family(m, "x_total", METRIC_COUNTER, "Things", NULL, 0);
+    metrics_family(m, "never_used", METRIC_GAUGE, "A family with no series yet", NULL, 0);
     char name[16];
     for (int i = 0; i < 10; i++) {
         snprintf(name, sizeof name, "m%d", i);
@@ -65,6 +66,7 @@ static void test_bound(void **state)
     char *text = metrics_render(m, NULL);
     assert_non_null(strstr(text, "x_total{model=\"m0\"} 2\n"));
     assert_null(strstr(text, "m3"));
+    assert_non_null(strstr(text, "# TYPE never_used gauge\n"));
     free(text);
     metrics_free(m);
 }
