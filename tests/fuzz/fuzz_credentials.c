@@ -15,9 +15,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = '\0';
+    /* Fields at the offsets after the first two NULs; "" when the input ends first. */
+    size_t at_sig = strlen(text) + 1;
+    size_t at_body = at_sig <= size ? at_sig + strlen(text + at_sig) + 1 : size + 1;
     const char *ts = text;
-    const char *sig = ts + strlen(ts) + 1 <= text + size ? ts + strlen(ts) + 1 : "";
-    const char *body = sig + strlen(sig) + 1 <= text + size ? sig + strlen(sig) + 1 : "";
+    const char *sig = at_sig <= size ? text + at_sig : "";
+    const char *body = at_body <= size ? text + at_body : "";
 
     char tok[128];
     const char *b = access_bearer(text, tok, sizeof tok);
