@@ -34,7 +34,7 @@ struct coord_auth {
 
 void coord_reply_error(struct httpd_req *r, int status, const char *msg)
 {
-    if (strncmp(httpd_req_path(r), "/v1/", 4) == 0)
+    if (strncmp(httpd_req_path(r), COORD_OPENAI_PREFIX, strlen(COORD_OPENAI_PREFIX)) == 0)
         httpd_reply_error_openai(r, status, msg);
     else
         httpd_reply_error_ollama(r, status, msg);
@@ -116,6 +116,26 @@ static json_t *request_detail(struct httpd_req *r)
     return v;
 }
 
+/* A refused authentication: audited and answered (the observer is told it was audited
+ * already). A client's refusal is in its API's shape with a Bearer challenge; a node's is
+ * Ollama's shape. */
+static void refuse(struct coord_auth *a, struct httpd_req *r, const char *event, const char *who,
+                   int status, const char *why, bool client)
+{
+    audit_log_write(a->audit, json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:i, s:s}", "event", event,
+                                        "who", who, "from", httpd_req_peer(r), "method",
+                                        httpd_req_method_name(r), "path", httpd_req_path(r),
+                                        "outcome", "refused", "status", status, "reason", why));
+    if (client && status == 401)
+        httpd_add_header(r, "WWW-Authenticate", "Bearer realm=\"herd\"");
+    a->refusing = true;
+    if (client)
+        coord_reply_error(r, status, why);
+    else
+        httpd_reply_error_ollama(r, status, why);
+    a->refusing = false;
+}
+
 static bool gate(struct httpd_req *r, void *arg)
 {
     struct coord_auth *a = arg;
@@ -131,16 +151,7 @@ static bool gate(struct httpd_req *r, void *arg)
         a->stats.refused++;
         LOG_WARN("refused %s %s from %s%s%s: %s", httpd_req_method_name(r), path, httpd_req_peer(r),
                  who ? " with key " : "", who ? who->name : "", why);
-        audit_log_write(a->audit,
-                        json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:i, s:s}", "event",
-                                  "auth_refused", "who", who ? who->name : NULL, "from",
-                                  httpd_req_peer(r), "method", httpd_req_method_name(r), "path",
-                                  path, "outcome", "refused", "status", status, "reason", why));
-        if (status == 401)
-            httpd_add_header(r, "WWW-Authenticate", "Bearer realm=\"herd\"");
-        a->refusing = true;
-        coord_reply_error(r, status, why);
-        a->refusing = false;
+        refuse(a, r, "auth_refused", who ? who->name : NULL, status, why, true);
         return false;
     }
     if (who)
@@ -233,7 +244,7 @@ struct coord_auth *coord_auth_new(struct coord *c, char *err, size_t errlen)
     struct timeval tv = {5, 0};
     event_add(a->tick, &tv);
     httpd_set_gate(c->httpd, gate, a);
-    httpd_set_error_reply(c->httpd, coord_reply_error);
+    httpd_set_openai_prefix(c->httpd, COORD_OPENAI_PREFIX);
     httpd_set_done(c->httpd, on_done, a);
 
     bool exposed = !loopback(s->host);
@@ -300,13 +311,7 @@ int coord_auth_heartbeat(struct coord_auth *a, struct httpd_req *r, const json_t
     a->stats.heartbeats_refused++;
     LOG_WARN("heartbeat from %s (claiming node %s) refused: %s", httpd_req_peer(r),
              claim ? claim : "?", why);
-    audit_log_write(a->audit, json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:i, s:s}", "event",
-                                        "heartbeat_refused", "who", claim, "from",
-                                        httpd_req_peer(r), "method", "POST", "path", "/heartbeat",
-                                        "outcome", "refused", "status", 401, "reason", why));
-    a->refusing = true;
-    httpd_reply_error_ollama(r, 401, why);
-    a->refusing = false;
+    refuse(a, r, "heartbeat_refused", claim, 401, why, false);
     return -1;
 }
 

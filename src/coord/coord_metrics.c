@@ -1,5 +1,6 @@
 #include "coord/coord_metrics.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,66 @@ struct coord_metrics {
     int conns, conns_accepted, conn_refused, header_timeouts, header_refused;
     int auth_refused, rate_limited, hb_refused, dropped, info;
 };
+
+#define N_LATENCY_BUCKETS (sizeof latency_buckets / sizeof latency_buckets[0])
+
+/* Every family, in the order /metrics lists them; id_offset is where its id is kept. */
+struct family_def {
+    size_t id_offset;
+    const char *name;
+    enum metric_type type;
+    const char *help;
+};
+#define F(field) offsetof(struct coord_metrics, field)
+static const struct family_def families[] = {
+    {F(info), "herd_build_info", METRIC_GAUGE, "herd's version (always 1)"},
+    {F(requests), "herd_requests_total", METRIC_COUNTER,
+     "Request attempts by API, model, node and outcome (one per row of request_traces)"},
+    {F(ttft), "herd_time_to_first_token_seconds", METRIC_HISTOGRAM,
+     "Time from arrival to the first token of completed requests"},
+    {F(duration), "herd_request_duration_seconds", METRIC_HISTOGRAM,
+     "Time from arrival to the end of completed requests"},
+    {F(prompt_tokens), "herd_prompt_tokens_total", METRIC_COUNTER,
+     "Tokens in: prompt tokens the nodes evaluated"},
+    {F(completion_tokens), "herd_completion_tokens_total", METRIC_COUNTER,
+     "Tokens out: tokens the nodes generated"},
+    {F(retries), "herd_retries_total", METRIC_COUNTER,
+     "Attempts that failed before their first byte and were sent to another node"},
+    {F(fallbacks), "herd_fallbacks_total", METRIC_COUNTER,
+     "Requests served by another model than the one asked for"},
+    {F(pulled), "herd_auto_pulls_total", METRIC_COUNTER,
+     "Requests whose model was pulled for them"},
+    {F(reaped), "herd_reaped_requests_total", METRIC_COUNTER,
+     "Requests cancelled because their node stopped sending"},
+    {F(active), "herd_requests_active", METRIC_GAUGE, "Requests being routed, queued or relayed"},
+    {F(held), "herd_requests_held", METRIC_GAUGE,
+     "Requests waiting for any node to be able to take them"},
+    {F(queue_depth), "herd_queue_depth", METRIC_GAUGE, "Requests waiting for a slot on node:model"},
+    {F(in_flight), "herd_in_flight", METRIC_GAUGE, "Requests running on node:model"},
+    {F(concurrency), "herd_queue_concurrency", METRIC_GAUGE, "Parallel slots of node:model"},
+    {F(node_up), "herd_node_up", METRIC_GAUGE, "1 when the node is routable (online or degraded)"},
+    {F(node_status), "herd_node_status", METRIC_GAUGE,
+     "1 for the node's current status, 0 for the others"},
+    {F(node_mem_total), "herd_node_memory_total_bytes", METRIC_GAUGE, "Node memory as reported"},
+    {F(node_mem_used), "herd_node_memory_used_bytes", METRIC_GAUGE,
+     "Node memory in use as reported"},
+    {F(node_cpu), "herd_node_cpu_utilization_ratio", METRIC_GAUGE, "Node CPU use, 0 to 1"},
+    {F(node_loaded), "herd_node_models_loaded", METRIC_GAUGE, "Models loaded on the node"},
+    {F(conns), "herd_http_connections", METRIC_GAUGE, "Client connections open"},
+    {F(conns_accepted), "herd_http_connections_accepted_total", METRIC_COUNTER,
+     "Client connections accepted"},
+    {F(conn_refused), "herd_http_limit_refusals_total", METRIC_COUNTER,
+     "Requests or connections refused by a limit"},
+    {F(auth_refused), "herd_auth_refusals_total", METRIC_COUNTER,
+     "Requests refused for a missing, unknown or too weak key (401 and 403)"},
+    {F(rate_limited), "herd_rate_limited_total", METRIC_COUNTER,
+     "Requests refused by the rate limit (429)"},
+    {F(hb_refused), "herd_heartbeats_refused_total", METRIC_COUNTER,
+     "Heartbeats refused by the node secret check"},
+    {F(dropped), "herd_metrics_series_dropped_total", METRIC_COUNTER,
+     "Series not created because the bound was reached"},
+};
+#undef F
 
 static void gauges(struct coord_metrics *cm)
 {
@@ -105,79 +166,19 @@ struct coord_metrics *coord_metrics_new(struct coord *c)
         free(cm);
         return NULL;
     }
-    struct metrics *m = cm->m;
-    const size_t nb = sizeof latency_buckets / sizeof latency_buckets[0];
-    cm->info =
-        metrics_family(m, "herd_build_info", METRIC_GAUGE, "herd's version (always 1)", NULL, 0);
-    cm->requests = metrics_family(
-        m, "herd_requests_total", METRIC_COUNTER,
-        "Request attempts by API, model, node and outcome (one per row of request_traces)", NULL,
-        0);
-    cm->ttft = metrics_family(m, "herd_time_to_first_token_seconds", METRIC_HISTOGRAM,
-                              "Time from arrival to the first token of completed requests",
-                              latency_buckets, nb);
-    cm->duration =
-        metrics_family(m, "herd_request_duration_seconds", METRIC_HISTOGRAM,
-                       "Time from arrival to the end of completed requests", latency_buckets, nb);
-    cm->prompt_tokens = metrics_family(m, "herd_prompt_tokens_total", METRIC_COUNTER,
-                                       "Tokens in: prompt tokens the nodes evaluated", NULL, 0);
-    cm->completion_tokens = metrics_family(m, "herd_completion_tokens_total", METRIC_COUNTER,
-                                           "Tokens out: tokens the nodes generated", NULL, 0);
-    cm->retries = metrics_family(m, "herd_retries_total", METRIC_COUNTER,
-                                 "Attempts that failed before their first byte and were sent to "
-                                 "another node",
-                                 NULL, 0);
-    cm->fallbacks =
-        metrics_family(m, "herd_fallbacks_total", METRIC_COUNTER,
-                       "Requests served by another model than the one asked for", NULL, 0);
-    cm->pulled = metrics_family(m, "herd_auto_pulls_total", METRIC_COUNTER,
-                                "Requests whose model was pulled for them", NULL, 0);
-    cm->reaped = metrics_family(m, "herd_reaped_requests_total", METRIC_COUNTER,
-                                "Requests cancelled because their node stopped sending", NULL, 0);
-    cm->active = metrics_family(m, "herd_requests_active", METRIC_GAUGE,
-                                "Requests being routed, queued or relayed", NULL, 0);
-    cm->held = metrics_family(m, "herd_requests_held", METRIC_GAUGE,
-                              "Requests waiting for any node to be able to take them", NULL, 0);
-    cm->queue_depth = metrics_family(m, "herd_queue_depth", METRIC_GAUGE,
-                                     "Requests waiting for a slot on node:model", NULL, 0);
-    cm->in_flight = metrics_family(m, "herd_in_flight", METRIC_GAUGE,
-                                   "Requests running on node:model", NULL, 0);
-    cm->concurrency = metrics_family(m, "herd_queue_concurrency", METRIC_GAUGE,
-                                     "Parallel slots of node:model", NULL, 0);
-    cm->node_up = metrics_family(m, "herd_node_up", METRIC_GAUGE,
-                                 "1 when the node is routable (online or degraded)", NULL, 0);
-    cm->node_status = metrics_family(m, "herd_node_status", METRIC_GAUGE,
-                                     "1 for the node's current status, 0 for the others", NULL, 0);
-    cm->node_mem_total = metrics_family(m, "herd_node_memory_total_bytes", METRIC_GAUGE,
-                                        "Node memory as reported", NULL, 0);
-    cm->node_mem_used = metrics_family(m, "herd_node_memory_used_bytes", METRIC_GAUGE,
-                                       "Node memory in use as reported", NULL, 0);
-    cm->node_cpu = metrics_family(m, "herd_node_cpu_utilization_ratio", METRIC_GAUGE,
-                                  "Node CPU use, 0 to 1", NULL, 0);
-    cm->node_loaded = metrics_family(m, "herd_node_models_loaded", METRIC_GAUGE,
-                                     "Models loaded on the node", NULL, 0);
-    cm->conns = metrics_family(m, "herd_http_connections", METRIC_GAUGE, "Client connections open",
-                               NULL, 0);
-    cm->conns_accepted = metrics_family(m, "herd_http_connections_accepted_total", METRIC_COUNTER,
-                                        "Client connections accepted", NULL, 0);
-    cm->conn_refused = metrics_family(m, "herd_http_limit_refusals_total", METRIC_COUNTER,
-                                      "Requests or connections refused by a limit", NULL, 0);
-    cm->auth_refused = metrics_family(m, "herd_auth_refusals_total", METRIC_COUNTER,
-                                      "Requests refused for a missing, unknown or too weak key "
-                                      "(401 and 403)",
-                                      NULL, 0);
-    cm->rate_limited = metrics_family(m, "herd_rate_limited_total", METRIC_COUNTER,
-                                      "Requests refused by the rate limit (429)", NULL, 0);
-    cm->hb_refused = metrics_family(m, "herd_heartbeats_refused_total", METRIC_COUNTER,
-                                    "Heartbeats refused by the node secret check", NULL, 0);
-    cm->dropped = metrics_family(m, "herd_metrics_series_dropped_total", METRIC_COUNTER,
-                                 "Series not created because the bound was reached", NULL, 0);
-    const char *li[] = {"version", HERD_VERSION, NULL};
-    metrics_set(m, cm->info, li, 1);
-    if (cm->dropped < 0) {
-        coord_metrics_free(cm);
-        return NULL;
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        const struct family_def *d = &families[i];
+        int id = metrics_family(cm->m, d->name, d->type, d->help,
+                                d->type == METRIC_HISTOGRAM ? latency_buckets : NULL,
+                                d->type == METRIC_HISTOGRAM ? N_LATENCY_BUCKETS : 0);
+        if (id < 0) {
+            coord_metrics_free(cm);
+            return NULL;
+        }
+        *(int *)((char *)cm + d->id_offset) = id;
     }
+    const char *li[] = {"version", HERD_VERSION, NULL};
+    metrics_set(cm->m, cm->info, li, 1);
     httpd_route(c->httpd, HTTPD_GET, "/metrics", handle_metrics, cm);
     return cm;
 }

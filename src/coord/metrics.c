@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/hbuf.h"
 
 #define RENDER_MAX (64 * 1024 * 1024)
@@ -123,10 +124,7 @@ static int render_labels(const char *const *labels, struct hbuf *out)
 
 static size_t hash_of(int family, const char *labels)
 {
-    uint64_t x = 1469598103934665603ULL ^ (uint64_t)family;
-    for (const char *p = labels; *p; p++)
-        x = (x ^ (unsigned char)*p) * 1099511628211ULL;
-    return (size_t)x;
+    return (size_t)hash_str(labels, (uint64_t)family);
 }
 
 static void grow_table(struct metrics *m)

@@ -1,4 +1,5 @@
 #include "coord/rate_limit.h"
+#include "common/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +35,7 @@ void rate_limit_free(struct rate_limit *rl)
 
 static unsigned slot(const char *s)
 {
-    unsigned x = 2166136261u;
-    for (; *s; s++)
-        x = (x ^ (unsigned char)*s) * 16777619u;
-    return x % RATE_LIMIT_BUCKETS;
+    return (unsigned)(hash_str(s, 0) % RATE_LIMIT_BUCKETS);
 }
 
 static void refill(const struct rate_limit *rl, struct rate_bucket *b, double now)

@@ -14,7 +14,8 @@
 #define P75_WINDOW 500
 #define QUEUE_MAX 100000 /* rows waiting for a flush; beyond that the oldest are dropped */
 #define SCHEMA_VERSION 3
-#define SCHEMA_VERSION_TEXT "3"
+#define TEXT_OF(x) #x
+#define TEXT_OF_VALUE(x) TEXT_OF(x)
 
 struct p75_entry {
     char key[300]; /* node_id \t model */
@@ -524,7 +525,8 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
         LOG_WARN("%s: schema version %d is newer than this herd's %d", path, version,
                  SCHEMA_VERSION);
     else if (add_missing_columns(s->db) == 0)
-        sqlite3_exec(s->db, "PRAGMA user_version = " SCHEMA_VERSION_TEXT, NULL, NULL, NULL);
+        sqlite3_exec(s->db, "PRAGMA user_version = " TEXT_OF_VALUE(SCHEMA_VERSION), NULL, NULL,
+                     NULL);
     if (sqlite3_prepare_v2(
             s->db,
             "INSERT INTO request_traces (request_id, model, original_model, node_id, score,"

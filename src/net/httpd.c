@@ -18,6 +18,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -91,7 +92,7 @@ struct httpd {
     struct httpd_stats stats;
     httpd_gate_fn gate;
     void *gate_arg;
-    httpd_error_fn error_fn;
+    char openai_prefix[16]; /* paths whose errors take OpenAI's shape ("" = none) */
     httpd_done_fn done_fn;
     void *done_arg;
 };
@@ -207,10 +208,7 @@ static void stop_watch(struct httpd_req *r)
 
 static unsigned addr_hash(const char *a)
 {
-    unsigned x = 2166136261u;
-    for (; *a; a++)
-        x = (x ^ (unsigned char)*a) * 16777619u;
-    return x % ADDR_BUCKETS;
+    return (unsigned)(hash_str(a, 0) % ADDR_BUCKETS);
 }
 
 static struct httpd_addr *addr_get(struct httpd *h, const char *a)
@@ -268,18 +266,66 @@ static void conn_free(struct httpd_conn *hc)
     free(hc);
 }
 
-static void on_abort_flushed(struct bufferevent *bev, void *arg);
-static void on_abort_event(struct bufferevent *bev, short what, void *arg);
+/* An aborted connection first delivers what was already queued, then closes. evhttp has no
+ * notion of this, so the connection's bufferevent gets our callbacks for its last moments. */
+static void on_abort_flushed(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    evhttp_connection_free(arg);
+}
+
+static void on_abort_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    evhttp_connection_free(arg);
+}
+
+/* Closes the connection once what is queued for it has been written: its bufferevent gets
+ * our callbacks for its last moments. */
+static void close_after_flush(struct bufferevent *bev, struct evhttp_connection *conn)
+{
+    bufferevent_setcb(bev, NULL, on_abort_flushed, on_abort_event, conn);
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_enable(bev, EV_WRITE);
+}
+
+/* Whether an error for this path takes OpenAI's shape. */
+static bool openai_path(const struct httpd *h, const char *path)
+{
+    return h->openai_prefix[0] && strncmp(path, h->openai_prefix, strlen(h->openai_prefix)) == 0;
+}
+
+/* herd's own errors (limits), in the shape of the request's API. */
+static void reply_limit_error(struct httpd_req *r, int status, const char *msg)
+{
+    if (openai_path(r->h, r->path))
+        httpd_reply_error_openai(r, status, msg);
+    else
+        httpd_reply_error_ollama(r, status, msg);
+}
+
+/* What a head over the limits is told (as it arrives, or when evhttp hands it over). */
+static void head_limit_text(const struct httpd *h, bool too_many, char *out, size_t outlen)
+{
+    if (too_many)
+        snprintf(out, outlen, "too many request headers: more than %zu",
+                 h->limits.max_header_count);
+    else
+        snprintf(out, outlen, "request headers too large: more than %zu bytes",
+                 h->limits.max_header_bytes);
+}
 
 /* Answers a request that evhttp never completed (its head broke a limit) straight from here,
  * in the shape of its API as its request line tells, and closes the connection once the
  * answer is out. Works the same over TLS. */
 static void conn_refuse(struct httpd_conn *hc, int status, const char *reason, const char *msg)
 {
-    bool openai = hc->line0_len > 0 && strstr(hc->line0, " /v1/") != NULL;
-    json_t *err = openai ? json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type",
-                                     httpd_openai_error_type(status), "param", "code")
-                         : json_pack("{s:s}", "error", msg);
+    const char *path = strchr(hc->line0, ' '); /* "POST /v1/chat..." */
+    json_t *err = path && openai_path(hc->h, path + 1)
+                      ? json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type",
+                                  httpd_openai_error_type(status), "param", "code")
+                      : json_pack("{s:s}", "error", msg);
     char *body = json_dumps(err, JSON_COMPACT);
     json_decref(err);
     char head[256];
@@ -299,9 +345,7 @@ static void conn_refuse(struct httpd_conn *hc, int status, const char *reason, c
     if (body)
         bufferevent_write(bev, body, blen);
     free(body);
-    bufferevent_setcb(bev, NULL, on_abort_flushed, on_abort_event, hc->evcon);
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    bufferevent_enable(bev, EV_WRITE);
+    close_after_flush(bev, hc->evcon);
 }
 
 /* A client that starts a request and does not finish its headers in time holds a connection
@@ -326,12 +370,7 @@ static void on_refuse(evutil_socket_t fd, short what, void *arg)
     struct httpd_conn *hc = arg;
     struct httpd *h = hc->h;
     char msg[160];
-    if (hc->head_lines > h->limits.max_header_count + 1)
-        snprintf(msg, sizeof msg, "too many request headers: more than %zu",
-                 h->limits.max_header_count);
-    else
-        snprintf(msg, sizeof msg, "request headers too large: more than %zu bytes",
-                 h->limits.max_header_bytes);
+    head_limit_text(h, hc->head_lines > h->limits.max_header_count + 1, msg, sizeof msg);
     h->stats.header_too_large++;
     LOG_INFO("client %s: %s; connection closed", hc->addr ? hc->addr->addr : "?", msg);
     conn_refuse(hc, 431, "Request Header Fields Too Large", msg);
@@ -654,12 +693,9 @@ static void on_request(struct evhttp_request *ev, void *arg)
         /* Never expected: every accepted connection is tracked. Refuse rather than serve a
          * request that no close callback would ever clean up. */
         LOG_ERROR("request from %s on an untracked connection: refused", r->peer);
+        r->status = 503;
         evhttp_send_error(ev, 503, "Service Unavailable");
-        LIST_REMOVE(r, link);
-        h->n_active--;
-        free(r->path);
-        free(r->body);
-        free(r);
+        req_free(r);
         return;
     }
     hc->req = r;
@@ -681,7 +717,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
         h->stats.refused_conn_limit++;
         httpd_add_header(r, "Connection", "close");
         httpd_add_header(r, "Retry-After", "1");
-        h->error_fn(r, 429, msg);
+        reply_limit_error(r, 429, msg);
         return;
     }
     size_t n_headers = 0;
@@ -690,15 +726,10 @@ static void on_request(struct evhttp_request *ev, void *arg)
         n_headers++;
     if (hc->head_bytes > h->limits.max_header_bytes || n_headers > h->limits.max_header_count) {
         char msg[160];
-        if (n_headers > h->limits.max_header_count)
-            snprintf(msg, sizeof msg, "too many request headers: more than %zu",
-                     h->limits.max_header_count);
-        else
-            snprintf(msg, sizeof msg, "request headers too large: more than %zu bytes",
-                     h->limits.max_header_bytes);
+        head_limit_text(h, n_headers > h->limits.max_header_count, msg, sizeof msg);
         h->stats.header_too_large++;
         httpd_add_header(r, "Connection", "close");
-        h->error_fn(r, 431, msg);
+        reply_limit_error(r, 431, msg);
         return;
     }
 
@@ -743,7 +774,6 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limi
             h->limits.header_timeout_s = limits->header_timeout_s;
         h->limits.max_conns_per_addr = limits->max_conns_per_addr;
     }
-    h->error_fn = httpd_reply_error_ollama;
     LIST_INIT(&h->active);
     LIST_INIT(&h->conns);
     h->http = evhttp_new(base);
@@ -920,9 +950,9 @@ void httpd_set_gate(struct httpd *h, httpd_gate_fn fn, void *arg)
     h->gate_arg = arg;
 }
 
-void httpd_set_error_reply(struct httpd *h, httpd_error_fn fn)
+void httpd_set_openai_prefix(struct httpd *h, const char *prefix)
 {
-    h->error_fn = fn ? fn : httpd_reply_error_ollama;
+    snprintf(h->openai_prefix, sizeof h->openai_prefix, "%s", prefix ? prefix : "");
 }
 
 void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg)
@@ -1156,21 +1186,6 @@ void httpd_stream_end(struct httpd_req *r)
     req_free(r);
 }
 
-/* An aborted connection first delivers what was already queued, then closes. evhttp has no
- * notion of this, so the connection's bufferevent gets our callbacks for its last moments. */
-static void on_abort_flushed(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    evhttp_connection_free(arg);
-}
-
-static void on_abort_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
-    (void)what;
-    evhttp_connection_free(arg);
-}
-
 void httpd_abort(struct httpd_req *r)
 {
     struct evhttp_connection *conn = r->conn;
@@ -1182,7 +1197,5 @@ void httpd_abort(struct httpd_req *r)
         evhttp_connection_free(conn);
         return;
     }
-    bufferevent_setcb(bev, NULL, on_abort_flushed, on_abort_event, conn);
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    bufferevent_enable(bev, EV_WRITE);
+    close_after_flush(bev, conn);
 }

@@ -63,8 +63,6 @@ typedef void (*httpd_event_cb)(struct httpd_req *r, void *arg);
 /* Runs before a route's handler: returns true to go on, or false after finishing r itself (a
  * refused request). */
 typedef bool (*httpd_gate_fn)(struct httpd_req *r, void *arg);
-/* Answers an error in the API's own shape (the server's default: Ollama's {"error": msg}). */
-typedef void (*httpd_error_fn)(struct httpd_req *r, int status, const char *msg);
 /* Told of every request when it is finished: status is what was answered (0 when the client
  * left first, or the reply was aborted before it started). */
 typedef void (*httpd_done_fn)(struct httpd_req *r, int status, void *arg);
@@ -85,8 +83,9 @@ int httpd_use_tls(struct httpd *h, const char *cert_file, const char *key_file, 
 
 /* Sets the gate run before every route's handler (NULL: none). */
 void httpd_set_gate(struct httpd *h, httpd_gate_fn fn, void *arg);
-/* Sets how the server's own errors (limits) are answered; NULL: Ollama's shape. */
-void httpd_set_error_reply(struct httpd *h, httpd_error_fn fn);
+/* The server's own errors (limits) take OpenAI's shape on paths starting with prefix (copied,
+ * at most 15 bytes; NULL or "": never), Ollama's {"error": msg} elsewhere. */
+void httpd_set_openai_prefix(struct httpd *h, const char *prefix);
 /* Sets the observer of finished requests (NULL: none). */
 void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg);
 

@@ -104,6 +104,21 @@ test('requests per second per key: 429 with Retry-After in each API\'s shape; ot
   assert.equal((await get('/api/tags', KEY_ONE)).status, 200, 'a token came back');
 });
 
+test('without keys the rate limit is per client address', async () => {
+  const h = await startHerd(['--rate-limit', '1', '--rate-limit-burst', '2']);
+  try {
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await fetch(`${h.url}/api/tags`)).status);
+    assert.deepEqual(codes, [200, 200, 429]);
+    const over = await fetch(`${h.url}/v1/models`);
+    assert.equal(over.status, 429);
+    assert.match((await over.json()).error.message, /^rate limit: 127\.0\.0\.1 may send 1 requests per second \(bursts of 2\)/);
+    assert.equal((await fetch(`${h.url}/api/version`)).status, 200, 'open paths are not counted');
+  } finally {
+    await h.stop();
+  }
+});
+
 test('connections per client address: requests on connections beyond the limit get 429', async () => {
   const h = await startHerd(['--max-connections-per-client', '3']);
   try {

@@ -48,7 +48,7 @@ test('HTTPS end to end: client -> herd, herd-node -> herd, herd -> the node, all
     return r.stdout && JSON.parse(r.stdout).nodes.some((n) => n.node_id === 'tls-node' && n.status === 'online');
   }, { timeoutMs: 8000 });
   const status = JSON.parse((await curl(['-s', '--cacert', pki.ca, `${herd.https}/fleet/status`])).stdout);
-  assert.match(status.nodes[0].ollama_host || status.nodes[0].url || '', /^https:/);
+  assert.match(status.nodes[0].ollama_url, /^https:\/\/127\.0\.0\.1:\d+$/, 'an https:// Ollama stays https');
   const r = await curl(['-s', '--cacert', pki.ca, '-d', chatBody, `${herd.https}/api/chat`]);
   const reply = JSON.parse(r.stdout);
   assert.equal(reply.done, true, r.stdout);
