@@ -33,7 +33,6 @@ struct httpc_req {
     bool response_seen;
     bool paused;
     bool cancelled;
-    bool idle_expired;
     bool unadded; /* started inside a libcurl callback: added to the multi from the loop */
     char errbuf[CURL_ERROR_SIZE];
     /* httpc_fetch's collector */
@@ -190,10 +189,6 @@ static void check_done(struct httpc *c)
         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &q->status);
         int rc = errno_of(res, q->status);
         const char *err = q->errbuf[0] ? q->errbuf : curl_easy_strerror(res);
-        if (q->idle_expired) {
-            rc = -ETIMEDOUT;
-            err = "no data from the server within the idle timeout";
-        }
         if (rc == 0 && !q->response_seen && q->cb.on_response) {
             q->response_seen = true;
             q->cb.on_response(q, q->status, q->arg);
@@ -258,12 +253,14 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     struct httpc_req *q = arg;
     if (q->paused || q->cancelled)
         return;
-    /* Make libcurl end the transfer; check_done reports it as a timeout. */
-    q->idle_expired = true;
-    curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, 1L);
-    int running;
-    curl_multi_socket_action(q->c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(q->c);
+    /* End it here rather than through a libcurl timeout: a CURLOPT_TIMEOUT_MS changed in the
+     * middle of a transfer is only seen when libcurl next looks at that handle, which on a
+     * silent connection may be never. We are outside libcurl's callbacks, so the owner may
+     * start another transfer from on_done. */
+    q->cancelled = true;
+    if (q->cb.on_done)
+        q->cb.on_done(q, -ETIMEDOUT, "no data from the server within the idle timeout", q->arg);
+    req_destroy(q);
 }
 
 struct httpc *httpc_new(struct event_base *base)
