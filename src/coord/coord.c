@@ -2,6 +2,7 @@
 #include "coord/coord_events.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ static void weights_from_settings(struct score_weights *w, const struct coord_se
     w->context_fit_max = s->score_context_fit_max;
     w->bandwidth_aware = s->bandwidth_aware;
     w->queue_bandwidth_normalize = s->queue_bandwidth_normalize;
+    w->policy = (enum score_policy)s->routing_policy;
 }
 
 struct coord *coord_new(struct event_base *base, struct coord_settings *settings, char *err,
@@ -185,6 +187,16 @@ void coord_node_unreachable(struct coord *c, const char *node_id, const char *wh
     coord_proxy_node_gone(c, node_id);
 }
 
+/* Requests queued or running on a node, every model. */
+static int node_load(const struct queue_set *qs, const char *node_id)
+{
+    int load = 0;
+    for (size_t i = 0; i < qs->n; i++)
+        if (strcmp(qs->q[i]->node_id, node_id) == 0)
+            load += qs->q[i]->pending + qs->q[i]->in_flight;
+    return load;
+}
+
 size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool decision,
                         struct score_result **out)
 {
@@ -200,6 +212,7 @@ size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool
         in[i].node = reg->nodes[i];
         in[i].queue_depth = queue_depth(&c->queues, reg->nodes[i]->id, model);
         in[i].p75_ms = trace_store_p75(c->traces, reg->nodes[i]->id, model);
+        in[i].node_load = node_load(&c->queues, reg->nodes[i]->id);
     }
     struct score_request req = {
         model, score_model_size(model, (const struct node *const *)reg->nodes, n), tokens};
@@ -212,6 +225,15 @@ size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool
 int coord_node_parallel(const struct coord *c, const struct node *n)
 {
     return n->num_parallel > 0 ? n->num_parallel : (int)c->settings->default_parallel;
+}
+
+int coord_queue_concurrency(const struct coord *c, const struct node *n)
+{
+    /* The other policies send every request on at once, as a plain proxy does: the node's
+     * Ollama queues what its slots cannot take. */
+    if (c->settings->routing_policy != SCORE_POLICY_HERD)
+        return INT_MAX / 2;
+    return coord_node_parallel(c, n);
 }
 
 void coord_request_id(struct coord *c, char *out, size_t outlen)

@@ -43,6 +43,7 @@ struct coord_settings {
     double score_context_fit_max;
     bool bandwidth_aware;
     bool queue_bandwidth_normalize;
+    int routing_policy; /* enum score_policy */
     int64_t default_parallel;
     int64_t max_queue;
     int64_t max_retries;
@@ -182,6 +183,10 @@ void coord_begin_drain(struct coord *c);
 
 /* The node's parallel slots: what it reports, else the configured default. */
 int coord_node_parallel(const struct coord *c, const struct node *n);
+
+/* How many requests herd lets run at once on one node:model: the node's slots under herd's
+ * policy, no bound under the others (FLEET_ROUTING_POLICY). */
+int coord_queue_concurrency(const struct coord *c, const struct node *n);
 
 /* A new request id ("3f2a...", 32 hex characters) into out. */
 void coord_request_id(struct coord *c, char *out, size_t outlen);

@@ -200,7 +200,7 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
     /* The node may report other parallel slots: queues follow at once. */
     for (size_t i = 0; i < c->queues.n; i++)
         if (strcmp(c->queues.q[i]->node_id, n->id) == 0)
-            queue_set_concurrency(c->queues.q[i], coord_node_parallel(c, n));
+            queue_set_concurrency(c->queues.q[i], coord_queue_concurrency(c, n));
     httpd_reply_json(
         r, 200, NULL,
         json_pack("{s:s, s:s}", "status", "ok", "node_status", node_status_name(n->status)), false);

@@ -294,7 +294,7 @@ int fwd_route(struct fwd *f, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return 503;
     }
-    queue_set_concurrency(f->q, coord_node_parallel(c, node));
+    queue_set_concurrency(f->q, coord_queue_concurrency(c, node));
     int rc = queue_enter(&c->queues, f->q, &f->w);
     if (rc < 0) {
         f->q = NULL;

@@ -1,6 +1,7 @@
 #include "coord/score.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ void score_weights_default(struct score_weights *w)
     w->warm_window_s = 1800;
     w->bandwidth_aware = true;
     w->queue_bandwidth_normalize = true;
+    w->policy = SCORE_POLICY_HERD;
 }
 
 const char *score_verdict_name(enum score_verdict v)
@@ -60,7 +62,7 @@ static double memory_fit(const struct score_weights *w, const struct node *n, bo
 static double effective_depth(const struct score_weights *w, const struct node *n, int depth,
                               double median_bw)
 {
-    int slots = n->num_parallel > 0 ? n->num_parallel : 1;
+    int slots = n->num_parallel > 0 && w->policy != SCORE_POLICY_REFERENCE ? n->num_parallel : 1;
     double d = (double)depth / slots;
     if (w->queue_bandwidth_normalize && n->bandwidth_gbps > 0 && median_bw > 0)
         d /= clampd(n->bandwidth_gbps / median_bw, 0.25, 4.0);
@@ -71,7 +73,7 @@ static double wait_time(const struct score_weights *w, const struct score_node_i
                         double size)
 {
     const struct node *n = in->node;
-    int slots = n->num_parallel > 0 ? n->num_parallel : 1;
+    int slots = n->num_parallel > 0 && w->policy != SCORE_POLICY_REFERENCE ? n->num_parallel : 1;
     /* Requests that must finish before this one gets a slot. */
     int ahead = in->queue_depth - slots + 1;
     if (in->queue_depth <= 0 || ahead <= 0)
@@ -215,6 +217,58 @@ static int cmp_result(const void *a, const void *b)
     return x->node->order - y->node->order;
 }
 
+static int cmp_order(const void *a, const void *b)
+{
+    const struct score_result *x = a, *y = b;
+    return x->node->order - y->node->order;
+}
+
+/* Moves out[pick] to the front, keeping the others in order. */
+static void rotate_pick(struct score_result *out, size_t pick)
+{
+    struct score_result chosen = out[pick];
+    memmove(&out[1], &out[0], pick * sizeof *out);
+    out[0] = chosen;
+}
+
+/* Rotates out[0..n) left by k: out[k] comes first, then the ones after it, then the ones
+ * before. */
+static void rotate_front(struct score_result *out, size_t n, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        struct score_result first = out[0];
+        memmove(&out[0], &out[1], (n - 1) * sizeof *out);
+        out[n - 1] = first;
+    }
+}
+
+/* Equal best totals: the turn decides which goes first, so equal nodes share the work. */
+static void share_ties(struct score_result *out, size_t eligible, uint64_t turn)
+{
+    size_t ties = 0;
+    while (ties < eligible && fabs(out[ties].b.total - out[0].b.total) < 1e-9)
+        ties++;
+    if (ties > 1)
+        rotate_pick(out, (size_t)(turn % ties));
+}
+
+static int in_load(const struct score_node_input *in, size_t n, const struct node *node)
+{
+    for (size_t i = 0; i < n; i++)
+        if (in[i].node == node)
+            return in[i].node_load;
+    return 0;
+}
+
+/* splitmix64's finaliser: a well-spread number from a counter, for the random policy. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
 size_t score_rank(const struct score_weights *w, const struct score_request *req,
                   const struct score_node_input *in, size_t n, double now, uint64_t turn,
                   struct score_result *out)
@@ -228,15 +282,39 @@ size_t score_rank(const struct score_weights *w, const struct score_request *req
         eligible += out[i].verdict == SCORE_ELIGIBLE;
     }
     qsort(out, n, sizeof *out, cmp_result);
-    /* Equal best totals: the turn decides which goes first, so equal nodes share the work. */
-    size_t ties = 0;
-    while (ties < eligible && fabs(out[ties].b.total - out[0].b.total) < 1e-9)
-        ties++;
-    if (ties > 1) {
-        size_t pick = (size_t)(turn % ties);
-        struct score_result chosen = out[pick];
-        memmove(&out[1], &out[0], pick * sizeof *out);
-        out[0] = chosen;
+    switch (w->policy) {
+    case SCORE_POLICY_HERD:
+        share_ties(out, eligible, turn);
+        break;
+    case SCORE_POLICY_REFERENCE:
+        break; /* a stable order: the node that joined first wins every tie */
+    case SCORE_POLICY_ROUND_ROBIN:
+        qsort(out, eligible, sizeof *out, cmp_order);
+        rotate_front(out, eligible, eligible ? (size_t)(turn % eligible) : 0);
+        break;
+    case SCORE_POLICY_LEAST_CONN: {
+        qsort(out, eligible, sizeof *out, cmp_order);
+        /* The least loaded; among equally loaded ones, the turn decides (as nginx does). */
+        int least = INT_MAX;
+        for (size_t i = 0; i < eligible; i++)
+            if (in_load(in, n, out[i].node) < least)
+                least = in_load(in, n, out[i].node);
+        size_t ties = 0;
+        for (size_t i = 0; i < eligible; i++)
+            ties += in_load(in, n, out[i].node) == least;
+        size_t k = ties ? (size_t)(turn % ties) : 0;
+        for (size_t i = 0; i < eligible; i++) {
+            if (in_load(in, n, out[i].node) == least && k-- == 0) {
+                rotate_pick(out, i);
+                break;
+            }
+        }
+        break;
+    }
+    case SCORE_POLICY_RANDOM:
+        if (eligible > 1)
+            rotate_pick(out, (size_t)(mix64(turn) % eligible));
+        break;
     }
     return eligible;
 }

@@ -10,7 +10,12 @@
  *   role_affinity  large models to high-bandwidth or high-memory nodes, small ones elsewhere
  *   availability_trend  the capacity learner's availability
  *   context_fit    whether the loaded context fits the request's estimated tokens
- * The highest total wins; equal totals are shared out in turn, not always to the same node. */
+ * The highest total wins; equal totals are shared out in turn, not always to the same node.
+ *
+ * Other routing policies exist to be measured against (bench/routing.mjs), chosen by
+ * FLEET_ROUTING_POLICY: round robin, least connections and random over the nodes that can
+ * serve, and "reference", the Python project's behaviour (queue depth not divided by parallel
+ * slots, the wait counting every request on node:model, ties to the node that joined first). */
 #ifndef HERD_SCORE_H
 #define HERD_SCORE_H
 
@@ -20,6 +25,17 @@
 #include <stdint.h>
 
 #include "coord/registry.h"
+
+enum score_policy {
+    SCORE_POLICY_HERD = 0,
+    SCORE_POLICY_ROUND_ROBIN,
+    SCORE_POLICY_LEAST_CONN,
+    SCORE_POLICY_RANDOM,
+    SCORE_POLICY_REFERENCE,
+};
+
+/* The names of the policies, '|'-separated in enum order (the setting's choices). */
+#define SCORE_POLICY_CHOICES "herd|round_robin|least_conn|random|reference"
 
 struct score_weights {
     double hot, warm, cold;         /* thermal tiers: 50 / 30 / 10 */
@@ -35,6 +51,7 @@ struct score_weights {
     double warm_window_s;           /* 1800 */
     bool bandwidth_aware;           /* role affinity from memory bandwidth when known */
     bool queue_bandwidth_normalize; /* a faster node's queue counts for less */
+    enum score_policy policy;       /* SCORE_POLICY_HERD */
 };
 
 /* The defaults above. */
@@ -60,6 +77,7 @@ struct score_node_input {
     const struct node *node;
     int queue_depth; /* pending + in flight on node:model */
     double p75_ms;   /* p75 latency of node:model; <= 0 when unknown */
+    int node_load;   /* pending + in flight on the node, every model (least_conn) */
 };
 
 struct score_request {
@@ -87,7 +105,9 @@ enum score_verdict score_node(const struct score_weights *w, const struct score_
 
 /* Scores every node and sorts eligible ones first, best first. Among equal best totals the
  * turn-th one (modulo their number) comes first, so ties are shared out; pass a counter that
- * grows with each decision. out must have room for n results. Returns the number eligible. */
+ * grows with each decision. Policies other than herd's order the eligible nodes their own way
+ * (the breakdowns stay herd's). out must have room for n results. Returns the number
+ * eligible. */
 size_t score_rank(const struct score_weights *w, const struct score_request *req,
                   const struct score_node_input *in, size_t n, double now, uint64_t turn,
                   struct score_result *out);

@@ -57,7 +57,7 @@ static enum score_verdict run(struct node *n, const char *model, double size, in
                               int depth, double p75, double median, struct score_breakdown *b)
 {
     struct score_request req = {model, size, tokens};
-    struct score_node_input in = {n, depth, p75};
+    struct score_node_input in = {.node = n, .queue_depth = depth, .p75_ms = p75};
     memset(b, 0, sizeof *b);
     return score_node(&W, &req, &in, median, 10000, b);
 }
@@ -267,7 +267,7 @@ static void ranking_and_fair_ties(void **state)
     c.status = NODE_OFFLINE;
     c.available = a.available;
     c.n_available = 1;
-    struct score_node_input in[3] = {{&c, 0, 0}, {&a, 0, 0}, {&b, 0, 0}};
+    struct score_node_input in[3] = {{.node = &c}, {.node = &a}, {.node = &b}};
     struct score_request req = {"m:7b", 5, 0};
     struct score_result out[3];
     int first_a = 0, first_b = 0;
@@ -286,6 +286,119 @@ static void ranking_and_fair_ties(void **state)
         assert_ptr_equal(out[0].node, &a);
         assert_true(out[0].b.total > out[1].b.total);
     }
+}
+
+/* Three nodes that can serve m:7b (a, b, c in the order they joined) and one that cannot. */
+struct policy_fleet {
+    struct node a, b, c, off;
+    struct score_node_input in[4];
+};
+
+static void policy_fleet_init(struct policy_fleet *f)
+{
+    f->a = make_node("a", 100, 128, 0);
+    f->b = make_node("b", 100, 128, 0);
+    f->c = make_node("c", 100, 128, 0);
+    f->off = make_node("off", 100, 128, 0);
+    give_available(&f->a, "m:7b");
+    struct node *all[] = {&f->a, &f->b, &f->c, &f->off};
+    for (int i = 0; i < 4; i++) {
+        all[i]->order = i;
+        all[i]->available = f->a.available;
+        all[i]->n_available = 1;
+    }
+    f->off.status = NODE_OFFLINE;
+    /* Given out of order: the policies must not depend on it. */
+    f->in[0] = (struct score_node_input){.node = &f->c};
+    f->in[1] = (struct score_node_input){.node = &f->off};
+    f->in[2] = (struct score_node_input){.node = &f->b};
+    f->in[3] = (struct score_node_input){.node = &f->a};
+}
+
+static const struct node *first_for(struct policy_fleet *f, enum score_policy p, uint64_t turn)
+{
+    struct score_weights w = W;
+    w.policy = p;
+    struct score_request req = {"m:7b", 5, 0};
+    struct score_result out[4];
+    assert_int_equal(score_rank(&w, &req, f->in, 4, 10000, turn, out), 3);
+    assert_ptr_equal(out[3].node, &f->off); /* never chosen */
+    return out[0].node;
+}
+
+static void other_policies(void **state)
+{
+    (void)state;
+    struct policy_fleet f;
+    policy_fleet_init(&f);
+    /* A node with work queued scores less: herd's policy avoids it; round robin does not. */
+    f.in[0].queue_depth = f.in[0].node_load = 2; /* c */
+    const struct node *rr[6];
+    for (uint64_t t = 0; t < 6; t++) {
+        rr[t] = first_for(&f, SCORE_POLICY_ROUND_ROBIN, t);
+        assert_ptr_not_equal(first_for(&f, SCORE_POLICY_HERD, t), &f.c);
+    }
+    assert_ptr_equal(rr[0], &f.a);
+    assert_ptr_equal(rr[1], &f.b);
+    assert_ptr_equal(rr[2], &f.c);
+    assert_ptr_equal(rr[3], &f.a);
+    assert_ptr_equal(rr[5], &f.c);
+
+    /* Least connections counts the node's requests for every model, not the model's. */
+    f.in[0].queue_depth = 0;
+    f.in[0].node_load = 1;   /* c */
+    f.in[2].node_load = 3;   /* b */
+    f.in[3].node_load = 1;   /* a */
+    f.in[3].queue_depth = 1; /* a's are this model's */
+    int got_a = 0, got_c = 0;
+    for (uint64_t t = 0; t < 10; t++) {
+        const struct node *n = first_for(&f, SCORE_POLICY_LEAST_CONN, t);
+        assert_ptr_not_equal(n, &f.b);
+        got_a += n == &f.a;
+        got_c += n == &f.c;
+    }
+    assert_int_equal(got_a, 5); /* equally loaded ones take turns */
+    assert_int_equal(got_c, 5);
+
+    /* Random: every node that can serve, roughly evenly. */
+    int count[3] = {0};
+    for (uint64_t t = 0; t < 3000; t++) {
+        const struct node *n = first_for(&f, SCORE_POLICY_RANDOM, t);
+        count[n == &f.a ? 0 : n == &f.b ? 1 : 2]++;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(count[i] > 800 && count[i] < 1200);
+}
+
+static void reference_policy(void **state)
+{
+    (void)state;
+    struct policy_fleet f;
+    policy_fleet_init(&f);
+    /* Equal scores: always the node that joined first, never shared. */
+    for (uint64_t t = 0; t < 6; t++) {
+        assert_ptr_equal(first_for(&f, SCORE_POLICY_REFERENCE, t), &f.a);
+        if (t < 3)
+            assert_ptr_equal(first_for(&f, SCORE_POLICY_HERD, t), t == 0   ? &f.a
+                                                                  : t == 1 ? &f.b
+                                                                           : &f.c);
+    }
+    /* Queue depth is not divided by parallel slots, and the wait counts every request: on a
+     * node with 4 slots and 2 requests, herd sees half a request and no wait. */
+    struct node n = make_node("n", 100, 128, 0);
+    n.num_parallel = 4;
+    give_available(&n, "m:7b");
+    struct score_request req = {"m:7b", 5, 0};
+    struct score_node_input in = {.node = &n, .queue_depth = 2, .p75_ms = 30000};
+    struct score_breakdown herd, ref;
+    struct score_weights w = W;
+    assert_int_equal(score_node(&w, &req, &in, 0, 10000, &herd), SCORE_ELIGIBLE);
+    w.policy = SCORE_POLICY_REFERENCE;
+    assert_int_equal(score_node(&w, &req, &in, 0, 10000, &ref), SCORE_ELIGIBLE);
+    NEAR(herd.queue_depth, -3);
+    NEAR(herd.wait_time, 0);
+    NEAR(ref.queue_depth, -12);
+    NEAR(ref.wait_time, -6); /* 2 x 30 s / 10 */
 }
 
 static void size_and_token_estimates(void **state)
@@ -327,6 +440,8 @@ int main(void)
         cmocka_unit_test_setup(role_affinity_bandwidth_and_memory, setup),
         cmocka_unit_test_setup(availability_and_context_fit, setup),
         cmocka_unit_test_setup(ranking_and_fair_ties, setup),
+        cmocka_unit_test_setup(other_policies, setup),
+        cmocka_unit_test_setup(reference_policy, setup),
         cmocka_unit_test_setup(size_and_token_estimates, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
