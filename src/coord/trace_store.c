@@ -256,10 +256,33 @@ static void row_free(struct trace_row *r)
     free(r->tags);
 }
 
-static int cmp_double(const void *a, const void *b)
+/* The k-th smallest of v[0..n) (0-based), reordering v: Hoare's selection, linear on
+ * average. It runs once per finished request, so a full sort of the window costs too much. */
+static double kth_smallest(double *v, int n, int k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return v[k];
 }
 
 static struct p75_entry *p75_find(struct trace_store *s, const char *node, const char *model,
@@ -291,13 +314,12 @@ static void p75_add(struct trace_store *s, const char *node, const char *model, 
     e->next = (e->next + 1) % P75_WINDOW;
     if (e->n < P75_WINDOW)
         e->n++;
-    double sorted[P75_WINDOW];
-    memcpy(sorted, e->ring, (size_t)e->n * sizeof *sorted);
-    qsort(sorted, (size_t)e->n, sizeof *sorted, cmp_double);
+    double v[P75_WINDOW];
+    memcpy(v, e->ring, (size_t)e->n * sizeof *v);
     int idx = (int)(e->n * 0.75);
     if (idx >= e->n)
         idx = e->n - 1;
-    e->p75 = sorted[idx];
+    e->p75 = kth_smallest(v, e->n, idx);
 }
 
 double trace_store_p75(struct trace_store *s, const char *node_id, const char *model)
