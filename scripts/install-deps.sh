@@ -10,6 +10,7 @@ pkgs=(
   curl ca-certificates python3
   python3-zeroconf iproute2 chromium
   openssl prometheus systemd groff-base man-db
+  nginx-light wrk
 )
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
