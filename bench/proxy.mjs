@@ -12,11 +12,11 @@
 //   node bench/proxy.mjs [--concurrency 1,16,64,256] [--seconds 5] [--reps 3]
 //   node bench/proxy.mjs --smoke     (concurrency 1 and 16, 1 s, one repetition)
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { machine, median, fmt, table, resultsDir, writeReport, lineChart, writePlot, cpuSeconds } from './lib/report.mjs';
-import { startSim, startHerd, startNode, stopAll, sleep, getJson, tempDir, haveCommand } from '../tests/integration/lib/programs.mjs';
+import { machine, median, fmt, table, resultsDir, writeReport, lineChart, writePlot, cpuSeconds, wrk } from './lib/report.mjs';
+import { startSim, startHerd, startNode, stopAll, sleep, fleetOnline, tempDir, haveCommand } from '../tests/integration/lib/programs.mjs';
 
 const o = { concurrency: [1, 16, 64, 256], seconds: 5, reps: 3, smoke: false };
 const argv = process.argv.slice(2);
@@ -60,15 +60,12 @@ const sim = await startSim(['--name', 'backend', '--model', `${MODEL}=4.7`, '--l
 const herd = await startHerd(['--console-log-level', 'error', '--max-connections-per-client', '0', '--max-queue', '100000'],
   { env: { FLEET_VRAM_FALLBACK: 'false' } });
 await startNode({ ollama: sim.url, router: herd.url, nodeId: 'backend', interval: '1', args: ['--metrics', 'herd-sim'] });
-for (let i = 0; i < 200; i++) {
-  const r = await getJson(`${herd.url}/fleet/status`).catch(() => null);
-  if ((r?.body?.nodes || []).some((n) => n.status === 'online' && (n.ollama?.models_loaded || []).length)) break;
-  await sleep(50);
-}
+await fleetOnline(herd.url, 1);
 
 const nginxPort = await freePort();
 const ngDir = join(dir, 'nginx');
-spawnSync('mkdir', ['-p', join(ngDir, 'logs'), join(ngDir, 'tmp')]);
+mkdirSync(join(ngDir, 'logs'), { recursive: true });
+mkdirSync(join(ngDir, 'tmp'));
 chmodSync(ngDir, 0o777);
 chmodSync(join(ngDir, 'tmp'), 0o777);
 writeFileSync(join(ngDir, 'nginx.conf'), `
@@ -102,6 +99,7 @@ http {
 }
 `);
 const nginx = spawn(NGINX, ['-p', ngDir, '-c', join(ngDir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+process.on('exit', () => nginx.kill('SIGKILL')); // also when this script fails
 let nginxErr = '';
 nginx.stderr.on('data', (d) => { nginxErr += d; });
 for (let i = 0; i < 100; i++) {
@@ -143,20 +141,15 @@ end
 `);
 }
 
-function wrk(url, c, stream) {
-  const r = spawnSync('wrk', ['-t', String(Math.min(2, c)), '-c', String(c), '-d', `${o.seconds}s`, '--timeout', '10s', '-s', script(stream), `${url}/api/chat`],
-    { encoding: 'utf8', timeout: (o.seconds + 30) * 1000 });
-  const line = (r.stdout || '').split('\n').find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
-  return JSON.parse(line);
-}
+const wrkChat = (url, c, stream) => wrk(['-t', String(Math.min(2, c)), '-c', String(c), '-d', `${o.seconds}s`, '--timeout', '10s',
+  '-s', script(stream), `${url}/api/chat`], o.seconds);
 
 // Measures one target at one concurrency: wrk's figures plus the target's CPU seconds.
-async function measure(name, c, stream) {
+function measure(name, c, stream) {
   const t = targets[name];
   const pids = t.pids();
   const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0);
-  const w = await Promise.resolve(wrk(t.url, c, stream));
+  const w = wrkChat(t.url, c, stream);
   const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0;
   return { rps: w.requests / (w.duration_us / 1e6), p50: w.p50 / 1000, p99: w.p99 / 1000, errors: w.errors + w.status, requests: w.requests,
     cpuUsPerReq: pids.length ? (cpu * 1e6) / Math.max(1, w.requests) : NaN };
@@ -171,7 +164,7 @@ const names = Object.keys(targets);
 const res = {}; // res[mode][c][name] = [measurement per repetition]
 for (const stream of [false, true]) {
   // A short warm-up: connections, the first trace rows, caches.
-  for (const n of names) wrk(targets[n].url, 4, stream);
+  for (const n of names) wrkChat(targets[n].url, 4, stream);
 }
 for (let rep = 0; rep < o.reps; rep++) {
   for (const stream of [false, true]) {
@@ -180,7 +173,7 @@ for (let rep = 0; rep < o.reps; rep++) {
       ((res[mode] ||= {})[c] ||= {});
       const order = names.map((_, k) => names[(k + rep + c) % names.length]);
       const got = {};
-      for (const n of order) got[n] = await measure(n, c, stream);
+      for (const n of order) got[n] = measure(n, c, stream);
       for (const n of names) (res[mode][c][n] ||= []).push(got[n]);
       console.log(`rep ${rep + 1} ${mode.padEnd(13)} c=${String(c).padEnd(3)} ` + names.map((n) => `${n} ${fmt(got[n].rps, 0)} req/s p50 ${fmt(got[n].p50, 3)} p99 ${fmt(got[n].p99, 3)} ms${got[n].errors ? ` errors ${got[n].errors}` : ''}`).join(' | '));
     }

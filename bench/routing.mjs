@@ -14,9 +14,8 @@
 //                          [--policies herd,round_robin,least_conn,random,reference]
 //                          [--time-scale 0.04] [--seed 1] [--set FLEET_SETTING=VALUE ...]
 //   node bench/routing.mjs --smoke     (one light load, 40 model seconds, one repetition)
-import { join } from 'node:path';
 import { machine, median, percentile, spread, fmt, table, resultsDir, writeReport, lineChart, barChart, writePlot } from './lib/report.mjs';
-import { startSim, startHerd, startNode, stopAll, sleep, getJson } from '../tests/integration/lib/programs.mjs';
+import { startSim, startHerd, startNode, stopAll, sleep, fleetOnline, simState } from '../tests/integration/lib/programs.mjs';
 
 const ALL_POLICIES = ['herd', 'round_robin', 'least_conn', 'random', 'reference'];
 const o = { loads: [0.5, 1, 1.5, 2], seconds: 240, reps: 3, policies: ALL_POLICIES, scale: 0.04, seed: 1, smoke: false, env: {} };
@@ -204,19 +203,6 @@ async function play(herdUrl, items, scale, deadlineMs) {
 
 // ---- one run: a fresh fleet and herd with one policy ----
 
-const simState = async (url) => (await getJson(`${url}/_sim/state`)).body;
-
-async function fleetReady(herdUrl) {
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    const r = await getJson(`${herdUrl}/fleet/status`).catch(() => null);
-    const nodes = r?.body?.nodes || [];
-    if (nodes.length === NODE_NAMES.length && nodes.every((n) => n.status === 'online' && (n.ollama?.models_loaded || []).length > 0)) return;
-    await sleep(50);
-  }
-  throw new Error('the fleet did not come online');
-}
-
 async function runOnce(policy, rate, rep) {
   const scale = o.scale;
   const sim = await startSim([], { timeScale: String(scale), profile: FLEET });
@@ -226,7 +212,7 @@ async function runOnce(policy, rate, rep) {
   // Ollama's nodes report every 5 s; here every 5 model seconds.
   await Promise.all(sim.nodes.map((n) => startNode({ ollama: n.url, router: herd.url, nodeId: n.name, interval: String(Math.max(0.05, 5 * scale)),
     args: ['--metrics', 'herd-sim'] })));
-  await fleetReady(herd.url);
+  await fleetOnline(herd.url, NODE_NAMES.length);
   const before = Object.fromEntries(await Promise.all(sim.nodes.map(async (n) => [n.name, (await simState(n.url)).stats])));
   const items = schedule(o.seed * 1000 + rep * 17 + Math.round(rate * 100), rate, o.seconds);
   const t0 = performance.now();

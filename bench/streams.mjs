@@ -11,12 +11,12 @@
 //
 //   node bench/streams.mjs [--streams 1000,2500,5000,10000] [--seconds 20] [--reps 1]
 //   node bench/streams.mjs --smoke     (200 and 500 streams, 6 s)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { machine, median, fmt, table, resultsDir, writeReport, lineChart, writePlot, cpuSeconds, rssMiB, peakRssMiB } from './lib/report.mjs';
-import { startSim, startHerd, startNode, stopAll, sleep, getJson, tempDir, haveCommand } from '../tests/integration/lib/programs.mjs';
+import { machine, median, fmt, table, resultsDir, writeReport, lineChart, writePlot, cpuSeconds, rssMiB, peakRssMiB, wrk } from './lib/report.mjs';
+import { startSim, startHerd, startNode, stopAll, fleetOnline, tempDir, haveCommand } from '../tests/integration/lib/programs.mjs';
 
 const o = { streams: [1000, 2500, 5000, 10000], seconds: 20, reps: 1, smoke: false };
 const argv = process.argv.slice(2);
@@ -86,29 +86,15 @@ async function runOnce(n) {
   const herd = await startHerd(['--console-log-level', 'error', '--max-connections-per-client', '0', '--max-queue', '100000',
     '--idle-timeout', '600', '--stale-timeout', '3600'], { env: { FLEET_VRAM_FALLBACK: 'false' } });
   await Promise.all(sims.map((s, k) => startNode({ ollama: s.url, router: herd.url, nodeId: `n${k}`, interval: '1', args: ['--metrics', 'herd-sim'] })));
-  for (let i = 0; i < 200; i++) {
-    const r = await getJson(`${herd.url}/fleet/status`).catch(() => null);
-    if ((r?.body?.nodes || []).filter((x) => x.status === 'online' && (x.ollama?.models_loaded || []).length === MODELS.length).length === NODES) break;
-    await sleep(50);
-  }
+  await fleetOnline(herd.url, NODES, { loaded: MODELS.length });
   const pid = herd.proc.pid;
   const idleRss = rssMiB(pid);
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
-  const script = writeScript();
-  const w = await new Promise((resolve) => {
-    let out = '';
-    const c = spawn('wrk', ['-t', '2', '-c', String(n), '-d', `${o.seconds}s`, '--timeout', '60s', '-s', script, herd.url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    c.stdout.on('data', (d) => { out += d; });
-    c.stderr.on('data', (d) => { out += d; });
-    c.on('exit', () => resolve(out));
-  });
+  const r = wrk(['-t', '2', '-c', String(n), '-d', `${o.seconds}s`, '--timeout', '60s', '-s', writeScript(), herd.url], o.seconds);
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
   const peak = peakRssMiB(pid);
-  const line = w.split('\n').find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`wrk failed: ${w}`);
-  const r = JSON.parse(line);
   // wrk counts every byte it read, of finished and unfinished streams alike; one whole stream
   // read the same way (status line, headers, chunked framing) gives the bytes per chunk.
   const bytesPerChunk = (await rawStreamBytes(herd.port)) / (TOKENS + 1);

@@ -1,5 +1,6 @@
 // What the benchmarks share: statistics, markdown tables, SVG plots with no dependency, the
 // machine's description, process CPU and memory from /proc, and where reports are written.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +16,10 @@ export function percentile(values, p) {
 
 export const median = (values) => percentile(values, 50);
 
-// The spread of repetitions as a fraction of their median: (max - min) / median.
+// The spread of repetitions as a fraction of their median: (max - min) / median; NaN when a
+// value is not finite (a failed run's infinite p99).
 export function spread(values) {
+  if (!values.every(Number.isFinite)) return NaN;
   const m = median(values);
   return m ? (Math.max(...values) - Math.min(...values)) / m : NaN;
 }
@@ -73,6 +76,15 @@ export function peakRssMiB(pid) {
   } catch {
     return NaN;
   }
+}
+
+// Runs wrk with args; resolves to the JSON line its Lua script's done() printed. Runs for
+// about seconds, and is killed 60 s after that.
+export function wrk(args, seconds) {
+  const r = spawnSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 60) * 1000, maxBuffer: 1 << 20 });
+  const line = (r.stdout || '').split('\n').find((l) => l.startsWith('{'));
+  if (!line) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
+  return JSON.parse(line);
 }
 
 // Where a benchmark writes: bench/results/, or bench/results/smoke/ for a smoke run (so a smoke

@@ -212,7 +212,8 @@ size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool
         in[i].node = reg->nodes[i];
         in[i].queue_depth = queue_depth(&c->queues, reg->nodes[i]->id, model);
         in[i].p75_ms = trace_store_p75(c->traces, reg->nodes[i]->id, model);
-        in[i].node_load = node_load(&c->queues, reg->nodes[i]->id);
+        if (c->weights.policy == SCORE_POLICY_LEAST_CONN)
+            in[i].node_load = node_load(&c->queues, reg->nodes[i]->id);
     }
     struct score_request req = {
         model, score_model_size(model, (const struct node *const *)reg->nodes, n), tokens};

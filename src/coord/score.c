@@ -1,7 +1,6 @@
 #include "coord/score.h"
 
 #include <ctype.h>
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +58,16 @@ static double memory_fit(const struct score_weights *w, const struct node *n, bo
 }
 
 /* Requests per parallel slot, counting for less on a node faster than the fleet's median. */
+/* The node's parallel slots as the policy counts them: the Python reference ignores them. */
+static int slots_of(const struct score_weights *w, const struct node *n)
+{
+    return n->num_parallel > 0 && w->policy != SCORE_POLICY_REFERENCE ? n->num_parallel : 1;
+}
+
 static double effective_depth(const struct score_weights *w, const struct node *n, int depth,
                               double median_bw)
 {
-    int slots = n->num_parallel > 0 && w->policy != SCORE_POLICY_REFERENCE ? n->num_parallel : 1;
+    int slots = slots_of(w, n);
     double d = (double)depth / slots;
     if (w->queue_bandwidth_normalize && n->bandwidth_gbps > 0 && median_bw > 0)
         d /= clampd(n->bandwidth_gbps / median_bw, 0.25, 4.0);
@@ -73,7 +78,7 @@ static double wait_time(const struct score_weights *w, const struct score_node_i
                         double size)
 {
     const struct node *n = in->node;
-    int slots = n->num_parallel > 0 && w->policy != SCORE_POLICY_REFERENCE ? n->num_parallel : 1;
+    int slots = slots_of(w, n);
     /* Requests that must finish before this one gets a slot. */
     int ahead = in->queue_depth - slots + 1;
     if (in->queue_depth <= 0 || ahead <= 0)
@@ -223,23 +228,19 @@ static int cmp_order(const void *a, const void *b)
     return x->node->order - y->node->order;
 }
 
+/* Least loaded first, then in the order the nodes joined. */
+static int cmp_load(const void *a, const void *b)
+{
+    const struct score_result *x = a, *y = b;
+    return x->load != y->load ? (x->load < y->load ? -1 : 1) : cmp_order(a, b);
+}
+
 /* Moves out[pick] to the front, keeping the others in order. */
 static void rotate_pick(struct score_result *out, size_t pick)
 {
     struct score_result chosen = out[pick];
     memmove(&out[1], &out[0], pick * sizeof *out);
     out[0] = chosen;
-}
-
-/* Rotates out[0..n) left by k: out[k] comes first, then the ones after it, then the ones
- * before. */
-static void rotate_front(struct score_result *out, size_t n, size_t k)
-{
-    for (size_t i = 0; i < k; i++) {
-        struct score_result first = out[0];
-        memmove(&out[0], &out[1], (n - 1) * sizeof *out);
-        out[n - 1] = first;
-    }
 }
 
 /* Equal best totals: the turn decides which goes first, so equal nodes share the work. */
@@ -250,14 +251,6 @@ static void share_ties(struct score_result *out, size_t eligible, uint64_t turn)
         ties++;
     if (ties > 1)
         rotate_pick(out, (size_t)(turn % ties));
-}
-
-static int in_load(const struct score_node_input *in, size_t n, const struct node *node)
-{
-    for (size_t i = 0; i < n; i++)
-        if (in[i].node == node)
-            return in[i].node_load;
-    return 0;
 }
 
 /* splitmix64's finaliser: a well-spread number from a counter, for the random policy. */
@@ -279,6 +272,7 @@ size_t score_rank(const struct score_weights *w, const struct score_request *req
         out[i].node = in[i].node;
         memset(&out[i].b, 0, sizeof out[i].b);
         out[i].verdict = score_node(w, req, &in[i], median, now, &out[i].b);
+        out[i].load = in[i].node_load;
         eligible += out[i].verdict == SCORE_ELIGIBLE;
     }
     qsort(out, n, sizeof *out, cmp_result);
@@ -290,25 +284,17 @@ size_t score_rank(const struct score_weights *w, const struct score_request *req
         break; /* a stable order: the node that joined first wins every tie */
     case SCORE_POLICY_ROUND_ROBIN:
         qsort(out, eligible, sizeof *out, cmp_order);
-        rotate_front(out, eligible, eligible ? (size_t)(turn % eligible) : 0);
+        if (eligible > 1)
+            rotate_pick(out, (size_t)(turn % eligible));
         break;
     case SCORE_POLICY_LEAST_CONN: {
-        qsort(out, eligible, sizeof *out, cmp_order);
         /* The least loaded; among equally loaded ones, the turn decides (as nginx does). */
-        int least = INT_MAX;
-        for (size_t i = 0; i < eligible; i++)
-            if (in_load(in, n, out[i].node) < least)
-                least = in_load(in, n, out[i].node);
-        size_t ties = 0;
-        for (size_t i = 0; i < eligible; i++)
-            ties += in_load(in, n, out[i].node) == least;
-        size_t k = ties ? (size_t)(turn % ties) : 0;
-        for (size_t i = 0; i < eligible; i++) {
-            if (in_load(in, n, out[i].node) == least && k-- == 0) {
-                rotate_pick(out, i);
-                break;
-            }
-        }
+        qsort(out, eligible, sizeof *out, cmp_load);
+        size_t ties = 1;
+        while (ties < eligible && out[ties].load == out[0].load)
+            ties++;
+        if (ties > 1)
+            rotate_pick(out, (size_t)(turn % ties));
         break;
     }
     case SCORE_POLICY_RANDOM:

@@ -77,7 +77,7 @@ struct score_node_input {
     const struct node *node;
     int queue_depth; /* pending + in flight on node:model */
     double p75_ms;   /* p75 latency of node:model; <= 0 when unknown */
-    int node_load;   /* pending + in flight on the node, every model (least_conn) */
+    int node_load;   /* pending + in flight on the node, every model (least_conn only) */
 };
 
 struct score_request {
@@ -90,6 +90,7 @@ struct score_result {
     const struct node *node;
     enum score_verdict verdict;
     struct score_breakdown b;
+    int load; /* the input's node_load */
 };
 
 /* The checks of stage 1 that do not depend on the model: SCORE_ELIGIBLE when the node may

@@ -219,3 +219,31 @@ test('herd logs each request with its id, node and model', async () => {
   assert.match(mine.msg, /model=qwen2\.5:7b node=n status=completed/);
   assert.equal(mine.logger, 'herd');
 });
+
+test('FLEET_ROUTING_POLICY: round robin ignores where the model is hot, and sends past herd\'s slot queues', async () => {
+  const { herd, sims } = await fleet([
+    ['cold', ['--model', 'qwen2.5:7b=4.7']],
+    ['hot', ['--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b']],
+  ], {}, ['--routing-policy', 'round_robin']);
+  const nodes = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await postJson(`${herd.url}/api/chat`, chat('qwen2.5:7b'));
+    assert.equal(r.status, 200);
+    nodes.push(r.headers.get('x-fleet-node'));
+  }
+  assert.deepEqual(nodes.sort(), ['cold', 'cold', 'hot', 'hot']);
+  assert.equal((await simRequests(sims[0].url)).filter((q) => q.path === '/api/chat').length, 2);
+  // No queue in herd: with one slot per node, four requests at once are all in flight at the
+  // nodes (Ollama queues them), none waits in herd.
+  const slow = (await startSim(['--name', 'slow', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--tokens', '200-200'], { timeScale: '0.01' }));
+  const h2 = await startHerd(['--routing-policy', 'least_conn']);
+  const l2 = heartbeatLoop(h2, [{ name: 'slow', url: slow.url }]);
+  loops.push(l2);
+  await l2.ready;
+  const running = Array.from({ length: 4 }, () => postJson(`${h2.url}/api/chat`, chat('qwen2.5:7b')));
+  await eventually(async () => (await simState(slow.url)).stats.requests >= 4, { timeoutMs: 5000 });
+  const q = (await getJson(`${h2.url}/fleet/queue`)).body.queues['slow:qwen2.5:7b'];
+  assert.equal(q.pending, 0);
+  assert.equal(q.in_flight, 4);
+  for (const r of await Promise.all(running)) assert.equal(r.status, 200);
+});

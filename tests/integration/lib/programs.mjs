@@ -11,6 +11,11 @@ export const SOURCE = process.env.HERD_SOURCE_DIR || process.cwd();
 const children = new Set();
 const finished = [];
 const scratch = [];
+// A script that ends without stopAll() (an exception, process.exit) must not leave its
+// programs running: they would load the machine for whatever runs next.
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 // Stops every program still running and removes the scratch directories; returns the
 // programs that did not stop cleanly (an exit code other than 0, or a sanitizer report).
 export async function stopAll() {
@@ -228,6 +233,16 @@ export async function startNode({ ollama, router, nodeId = 'node-a', interval = 
 export async function fleetNode(herdUrl, nodeId) {
   const r = await getJson(`${herdUrl}/fleet/status`);
   return (r.body.nodes || []).find((n) => n.node_id === nodeId);
+}
+
+// Waits until herd lists at least `nodes` nodes online, each with at least `loaded` models
+// loaded (bounded; throws when it does not happen).
+export function fleetOnline(herdUrl, nodes, { loaded = 1, timeoutMs = 20000 } = {}) {
+  return eventually(async () => {
+    const r = await getJson(`${herdUrl}/fleet/status`).catch(() => null);
+    const up = (r?.body?.nodes || []).filter((n) => n.status === 'online' && (n.ollama?.models_loaded || []).length >= loaded);
+    return up.length >= nodes;
+  }, { timeoutMs, intervalMs: 50 });
 }
 
 // A heartbeat describing a simulated node as herd-node would: its loaded and available models
