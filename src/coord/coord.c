@@ -187,42 +187,6 @@ void coord_node_unreachable(struct coord *c, const char *node_id, const char *wh
     coord_proxy_node_gone(c, node_id);
 }
 
-/* Requests queued or running on a node, every model. */
-static int node_load(const struct queue_set *qs, const char *node_id)
-{
-    int load = 0;
-    for (size_t i = 0; i < qs->n; i++)
-        if (strcmp(qs->q[i]->node_id, node_id) == 0)
-            load += qs->q[i]->pending + qs->q[i]->in_flight;
-    return load;
-}
-
-size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool decision,
-                        struct score_result **out)
-{
-    struct registry *reg = &c->registry;
-    size_t n = reg->n;
-    struct score_node_input *in = calloc(n ? n : 1, sizeof *in);
-    *out = calloc(n ? n : 1, sizeof **out);
-    if (!in || !*out) {
-        free(in);
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        in[i].node = reg->nodes[i];
-        in[i].queue_depth = queue_depth(&c->queues, reg->nodes[i]->id, model);
-        in[i].p75_ms = trace_store_p75(c->traces, reg->nodes[i]->id, model);
-        if (c->weights.policy == SCORE_POLICY_LEAST_CONN)
-            in[i].node_load = node_load(&c->queues, reg->nodes[i]->id);
-    }
-    struct score_request req = {
-        model, score_model_size(model, (const struct node *const *)reg->nodes, n), tokens};
-    size_t eligible = score_rank(&c->weights, &req, in, n, time_wall(),
-                                 decision ? c->decisions++ : c->decisions, *out);
-    free(in);
-    return eligible;
-}
-
 int coord_node_parallel(const struct coord *c, const struct node *n)
 {
     return n->num_parallel > 0 ? n->num_parallel : (int)c->settings->default_parallel;

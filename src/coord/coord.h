@@ -10,6 +10,7 @@
 #include "common/config.h"
 #include "coord/queue.h"
 #include "coord/registry.h"
+#include "coord/route.h"
 #include "coord/score.h"
 #include "net/httpc.h"
 #include "net/httpd.h"
@@ -21,8 +22,6 @@ struct model_delete;
 struct coord_bench;
 struct coord_auth;
 struct coord_metrics;
-
-enum context_mode { CONTEXT_STRIP, CONTEXT_WARN, CONTEXT_PASSTHROUGH };
 
 struct coord_settings {
     char *host;
@@ -157,12 +156,6 @@ void coord_proxy_node_gone(struct coord *c, const char *node_id);
  * until its next heartbeat, so that no other request tries it meanwhile, and its requests not
  * started yet go elsewhere. */
 void coord_node_unreachable(struct coord *c, const char *node_id, const char *why);
-
-/* Every node's score for model, best first, into *out (allocated, caller frees; room for
- * every node). Returns how many are eligible. A decision (routing a request, not just looking)
- * takes the next turn, so that equal scores are shared out. */
-size_t coord_rank_nodes(struct coord *c, const char *model, int64_t tokens, bool decision,
-                        struct score_result **out);
 
 /* Pulls model (normalised) onto node n (NULL: the eligible node with the most memory to
  * offer) for the dashboard request r: with stream, r gets the

@@ -12,14 +12,15 @@
 #include "common/ndjson.h"
 #include "common/sse.h"
 #include "coord/coord.h"
+#include "coord/route.h"
 
 #define MAX_HEADERS 64
 #define MAX_ATTEMPTS 11 /* the first try and up to FLEET_MAX_RETRIES (at most 10) more */
 #define MAX_FALLBACKS 8
 
 /* fwd_route() results besides 0 and an HTTP status. */
-#define ROUTE_HOLD 1 /* no node now, but one may come: wait in the holding queue */
-#define ROUTE_PULL 2 /* no node has the model: pull it */
+#define FWD_HOLD 1 /* no node now, but one may come: wait in the holding queue */
+#define FWD_PULL 2 /* no node has the model: pull it */
 
 enum fwd_api {
     API_CHAT,
@@ -71,14 +72,13 @@ struct fwd {
     bool add_usage;  /* herd asks for usage in an OpenAI stream (and keeps it to itself) */
 
     /* What serves it. */
-    char model[MODEL_NAME_MAX]; /* the model served (a fallback when one was chosen) */
-    bool model_fixed;           /* chosen: retries and moves keep it */
-    bool fallback_used;
-    const char *fallback_reason; /* "fallback_models", "vram" or "context"; NULL */
-    bool pulled;                 /* its model was pulled for it: serve that model */
-    bool strip_ctx;              /* take options.num_ctx out of the body */
-    const char *context_action;  /* "stripped", "warned", "moved", "upgraded", "overflow" */
-    int64_t loaded_ctx;          /* for X-Fleet-Context-Overflow */
+    char model[MODEL_NAME_MAX];   /* the model served (a fallback when one was chosen) */
+    bool model_fixed;             /* chosen: retries and moves keep it */
+    enum route_fallback fallback; /* why model is not chain[0] */
+    bool pulled;                  /* its model was pulled for it: serve that model */
+    bool strip_ctx;               /* take options.num_ctx out of the body */
+    enum route_context context_action;
+    int64_t loaded_ctx; /* for X-Fleet-Context-Overflow */
     char node_id[NODE_ID_MAX];
     char url[512];
     char client_ip[64];
@@ -130,8 +130,13 @@ void fwd_fail(struct fwd *f, int status, const char *msg);
 bool fwd_excluded(const struct fwd *f, const char *node_id);
 
 /* coord_route.c */
+/* The fleet as route_decide() sees it now (borrowed from c until the loop runs again). */
+void fwd_fleet_view(const struct coord *c, struct route_fleet *v);
+/* What f asks, for route_decide(); excluded (room for MAX_ATTEMPTS) gets f's tried nodes.
+ * Borrowed from f. */
+void fwd_ask(const struct fwd *f, struct route_ask *a, const char **excluded);
 /* Chooses the model (the first time) and the node, and takes or waits for a slot there.
- * Returns 0 (on its way or queued; f may even be freed already), ROUTE_HOLD, ROUTE_PULL, or
+ * Returns 0 (on its way or queued; f may even be freed already), FWD_HOLD, FWD_PULL, or
  * an HTTP status with a message in err. */
 int fwd_route(struct fwd *f, char *err, size_t errlen);
 /* fwd_route(), then what its answer calls for: waiting in the holding queue, waiting for a

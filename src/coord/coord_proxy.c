@@ -92,9 +92,9 @@ static void record(struct fwd *f, const char *status)
     snprintf(row.request_id, sizeof row.request_id, "%s", f->id);
     snprintf(row.model, sizeof row.model, "%s", f->model);
     snprintf(row.original_model, sizeof row.original_model, "%s", f->chain[0]);
-    row.fallback_used = f->fallback_used;
-    row.fallback_reason = f->fallback_reason;
-    row.context_action = f->context_action;
+    row.fallback_used = f->fallback != ROUTE_FALLBACK_NONE;
+    row.fallback_reason = route_fallback_name(f->fallback);
+    row.context_action = route_context_name(f->context_action);
     row.auto_pulled = f->pulled;
     snprintf(row.node_id, sizeof row.node_id, "%s", f->node_id);
     row.score = f->score.total;
@@ -298,11 +298,11 @@ static void start_client(struct fwd *f)
     httpd_add_header(f->req, "X-Fleet-Node", f->node_id);
     httpd_add_header(f->req, "X-Fleet-Score", score);
     httpd_add_header(f->req, "X-Fleet-Retries", retries);
-    if (f->fallback_used)
+    if (f->fallback != ROUTE_FALLBACK_NONE)
         httpd_add_header(f->req, "X-Fleet-Fallback", f->model);
     if (f->pulled)
         httpd_add_header(f->req, "X-Fleet-Pulled", f->model);
-    if (f->context_action && strcmp(f->context_action, "overflow") == 0) {
+    if (f->context_action == ROUTE_CTX_OVERFLOW) {
         char overflow[64];
         snprintf(overflow, sizeof overflow, "%lld > %lld", (long long)f->num_ctx,
                  (long long)f->loaded_ctx);
@@ -598,13 +598,12 @@ static bool can_retry(struct fwd *f)
 {
     if (f->retries >= f->c->settings->max_retries || f->n_excluded + 1 >= MAX_ATTEMPTS)
         return false;
-    struct score_result *res = NULL;
-    size_t eligible = coord_rank_nodes(f->c, f->model, f->tokens, false, &res);
-    bool other = false;
-    for (size_t i = 0; i < eligible && !other; i++)
-        other = !fwd_excluded(f, res[i].node->id) && strcmp(res[i].node->id, f->node_id) != 0;
-    free(res);
-    return other;
+    struct route_fleet view;
+    struct route_ask ask;
+    const char *excluded[MAX_ATTEMPTS];
+    fwd_fleet_view(f->c, &view);
+    fwd_ask(f, &ask, excluded);
+    return route_other_node(&view, &ask, f->node_id);
 }
 
 /* Forgets what the last attempt received. */
@@ -658,7 +657,7 @@ static void retry(struct fwd *f, const char *transfer_error)
     reset_attempt(f);
     char err[512];
     int status = fwd_route(f, err, sizeof err);
-    if (status) { /* including ROUTE_HOLD: a retry does not wait */
+    if (status) { /* including FWD_HOLD: a retry does not wait */
         snprintf(f->error, sizeof f->error, "every node tried failed: %s", f->failures);
         fwd_fail(f, 502, f->error);
     }

@@ -1,12 +1,6 @@
-/* coord_route: which model and which node serve a request, and where it waits when none can
- * yet.
- *
- * The model: the first of the request's chain (model, then fallback_models) that is loaded on
- * an eligible node, else the first that any eligible node has; with no chain and the model
- * loaded nowhere, a loaded model of the same kind that can do what the request needs (the VRAM
- * fallback). The node: the best score for that model, except that a request whose num_ctx the
- * model's loaded context cannot hold goes where it can (context protection). A request no node
- * can take waits in the holding queue, in order, woken by heartbeats. */
+/* coord_route: a request's route on the loop. The decision itself is route.c's (pure); here
+ * the fleet is shown to it, its choice is taken into the request, and the request takes a slot
+ * on its node:model, or waits in the holding queue, in order, woken by heartbeats. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,275 +9,108 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "coord/coord_fwd.h"
-#include "coord/model_class.h"
+#include "coord/route.h"
+#include "coord/trace_store.h"
 
-/* Whether an eligible node (not already tried) has model loaded; if ctx > 0, with at least
- * that context. Returns the best such result, or NULL. */
-static const struct score_result *best_loaded(const struct fwd *f, const struct score_result *res,
-                                              size_t eligible, const char *model, int64_t ctx)
+static double p75_of(const void *ctx, const char *node_id, const char *model)
 {
-    for (size_t i = 0; i < eligible; i++) {
-        if (fwd_excluded(f, res[i].node->id))
-            continue;
-        const struct node_model *m = node_loaded_model(res[i].node, model);
-        if (m && (ctx <= 0 || m->context_length >= ctx))
-            return &res[i];
-    }
-    return NULL;
+    return trace_store_p75((struct trace_store *)ctx, node_id, model);
 }
 
-static bool exists_anywhere(const struct coord *c, const char *model)
+void fwd_fleet_view(const struct coord *c, struct route_fleet *v)
 {
-    for (size_t i = 0; i < c->registry.n; i++)
-        if (node_has_model(c->registry.nodes[i], model))
-            return true;
-    return false;
+    memset(v, 0, sizeof *v);
+    v->nodes = (const struct node *const *)c->registry.nodes;
+    v->n_nodes = c->registry.n;
+    v->queues = &c->queues;
+    v->weights = &c->weights;
+    v->p75_ms = c->traces ? p75_of : NULL;
+    v->p75_ctx = c->traces;
+    v->now = time_wall();
+    v->turn = c->decisions;
+    v->vram_fallback = c->settings->vram_fallback;
+    v->auto_pull = c->settings->auto_pull;
+    v->context_mode = (enum context_mode)c->settings->context_protection;
 }
 
-/* What the fleet says the model can do: its capabilities on any node that reported them. */
-static unsigned fleet_caps(const struct coord *c, const char *model)
+void fwd_ask(const struct fwd *f, struct route_ask *a, const char **excluded)
 {
-    for (size_t i = 0; i < c->registry.n; i++) {
-        unsigned caps = node_model_caps(c->registry.nodes[i], model);
-        if (caps & MCAP_KNOWN)
-            return caps;
-    }
-    return 0;
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < f->n_excluded; i++)
+        excluded[i] = f->excluded[i];
+    a->chain = (const char(*)[MODEL_NAME_MAX])f->chain;
+    a->n_chain = f->n_chain;
+    a->model_sent = f->model_sent;
+    a->fixed_model = f->model_fixed ? f->model : NULL;
+    a->excluded = excluded;
+    a->n_excluded = f->n_excluded;
+    a->needs = f->needs;
+    a->num_ctx = f->num_ctx;
+    a->tokens = f->tokens;
+    a->openai = f->route->openai;
+    a->embedding = f->route->embedding;
+    a->queued = f->route->queued;
+    a->pulled = f->pulled;
 }
 
-static double model_size(const struct coord *c, const char *model)
+/* Takes what the decision says about the model and the request's num_ctx. */
+static void adopt(struct fwd *f, const struct route_choice *ch)
 {
-    return score_model_size(model, (const struct node *const *)c->registry.nodes, c->registry.n);
-}
-
-/* A loaded model that may stand in for model: same category, every capability the request
- * needs, larger than min_size_gb and with a loaded context of at least ctx (0: any),
- * loaded on an eligible node. Among several, the closest in size to model. Writes its name to
- * out and returns true when there is one. */
-static bool find_stand_in(struct fwd *f, const char *model, double min_size_gb, int64_t ctx,
-                          char *out, size_t outlen)
-{
-    struct coord *c = f->c;
-    enum model_category cat = model_category(model, fleet_caps(c, model));
-    double want = model_size(c, model);
-    double best_dist = INFINITY, best_size = 0;
-    bool found = false;
-    for (size_t i = 0; i < c->registry.n; i++) {
-        const struct node *n = c->registry.nodes[i];
-        for (size_t k = 0; k < n->n_loaded; k++) {
-            const struct node_model *m = &n->loaded[k];
-            if (strcmp(m->name, model) == 0 || (found && strcmp(m->name, out) == 0))
-                continue;
-            unsigned caps = m->caps ? m->caps : node_model_caps(n, m->name);
-            if (model_category(m->name, caps) != cat || !model_caps_satisfy(caps, f->needs))
-                continue;
-            double size = m->size_gb > 0 ? m->size_gb : model_size(c, m->name);
-            if (size <= min_size_gb || (ctx > 0 && m->context_length < ctx))
-                continue;
-            double dist = fabs(log((size + 0.01) / (want + 0.01)));
-            if (dist > best_dist || (dist == best_dist && size <= best_size))
-                continue;
-            struct score_result *res = NULL;
-            size_t eligible = coord_rank_nodes(c, m->name, f->tokens, false, &res);
-            bool usable = best_loaded(f, res, eligible, m->name, ctx) != NULL;
-            free(res);
-            if (!usable)
-                continue;
-            snprintf(out, outlen, "%s", m->name);
-            best_dist = dist;
-            best_size = size;
-            found = true;
-        }
+    if (!f->model_fixed) { /* a retry keeps the model and why it was chosen */
+        f->fallback = ch->fallback;
+        if (ch->fallback)
+            LOG_INFO("request %s: model %s served by %s (%s)", f->id, f->chain[0], ch->model,
+                     route_fallback_name(ch->fallback));
+        snprintf(f->model, sizeof f->model, "%s", ch->model);
     }
-    return found;
-}
-
-/* Whether any node:model queue of the model has requests running or waiting. */
-static bool has_requests(const struct coord *c, const char *model)
-{
-    for (size_t i = 0; i < c->queues.n; i++)
-        if (strcmp(c->queues.q[i]->model, model) == 0 &&
-            c->queues.q[i]->in_flight + c->queues.q[i]->pending > 0)
-            return true;
-    return false;
-}
-
-static void use_model(struct fwd *f, const char *model, const char *reason)
-{
-    if (strcmp(model, f->chain[0]) != 0) {
-        f->fallback_used = true;
-        f->fallback_reason = reason;
-        LOG_INFO("request %s: model %s served by %s (%s)", f->id, f->chain[0], model, reason);
-    } else {
-        f->fallback_used = false;
-        f->fallback_reason = NULL;
-    }
-    snprintf(f->model, sizeof f->model, "%s", model);
-}
-
-/* Why no node can take the model, for the 503 message. */
-static void explain(const struct score_result *res, size_t n, char *out, size_t outlen)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < n && used + 1 < outlen; i++) {
-        if (res[i].verdict == SCORE_NO_MODEL)
-            continue;
-        int k = snprintf(out + used, outlen - used, "%s%s: %s", used ? ", " : "", res[i].node->id,
-                         score_verdict_name(res[i].verdict));
-        if (k < 0)
-            break;
-        used += (size_t)k;
-    }
-}
-
-/* Chooses the model, once (before any node was tried). Returns 0, ROUTE_HOLD, ROUTE_PULL or
- * 404 (message in err). */
-static int choose_model(struct fwd *f, char *err, size_t errlen)
-{
-    struct coord *c = f->c;
-    int first_any = -1;
-    for (int k = 0; k < f->n_chain; k++) {
-        struct score_result *res = NULL;
-        size_t eligible = coord_rank_nodes(c, f->chain[k], f->tokens, false, &res);
-        bool hot = best_loaded(f, res, eligible, f->chain[k], 0) != NULL;
-        free(res);
-        if (hot) {
-            use_model(f, f->chain[k], "fallback_models");
-            return 0;
-        }
-        if (eligible > 0 && first_any < 0)
-            first_any = k;
-    }
-    /* Loaded nowhere. Rather than a cold load, a loaded model of the same kind may serve: not
-     * one less than half its size (a quality the client did not ask for), and not while the
-     * model has requests somewhere (it is being loaded for them: joining them is better). */
-    char stand_in[MODEL_NAME_MAX];
-    if (f->n_chain == 1 && c->settings->vram_fallback && !f->route->embedding && f->route->queued &&
-        !f->pulled && exists_anywhere(c, f->chain[0]) && !has_requests(c, f->chain[0]) &&
-        find_stand_in(f, f->chain[0], model_size(c, f->chain[0]) / 2, 0, stand_in,
-                      sizeof stand_in)) {
-        use_model(f, stand_in, "vram");
-        return 0;
-    }
-    if (first_any >= 0) {
-        use_model(f, f->chain[first_any], "fallback_models");
-        return 0;
-    }
-    bool anywhere = false, known_fleet = false;
-    for (int k = 0; k < f->n_chain; k++)
-        anywhere |= exists_anywhere(c, f->chain[k]);
-    for (size_t i = 0; i < c->registry.n; i++)
-        known_fleet |= c->registry.nodes[i]->has_ollama;
-    if (anywhere) {
-        struct score_result *res = NULL;
-        coord_rank_nodes(c, f->chain[0], f->tokens, false, &res);
-        char why[400];
-        explain(res, c->registry.n, why, sizeof why);
-        free(res);
-        snprintf(err, errlen, "no node can serve model '%s' now (%s)", f->chain[0], why);
-        return ROUTE_HOLD;
-    }
-    snprintf(err, errlen, "model '%s' not found", f->model_sent);
-    if (!known_fleet)
-        return ROUTE_HOLD; /* with no node known yet (herd just started), it may still appear */
-    if (c->settings->auto_pull && f->route->queued && !f->pulled)
-        return ROUTE_PULL;
-    return 404;
-}
-
-/* Context protection, once the node is chosen: returns the result to use (best, or another
- * node where the loaded context holds the request's num_ctx). May change the model (a larger
- * loaded model with enough context), in which case *res_io is re-ranked. */
-static const struct score_result *protect_context(struct fwd *f, const struct score_result *best,
-                                                  struct score_result **res_io, size_t *eligible)
-{
-    struct coord *c = f->c;
-    int mode = c->settings->context_protection;
-    f->strip_ctx = false;
-    f->context_action = NULL;
-    f->loaded_ctx = 0;
-    if (f->num_ctx <= 0 || f->route->openai || mode == CONTEXT_PASSTHROUGH)
-        return best;
-    const struct node_model *m = node_loaded_model(best->node, f->model);
-    const struct score_result *fit = best;
-    if (!m || m->context_length < f->num_ctx) {
-        fit = best_loaded(f, *res_io, *eligible, f->model, f->num_ctx);
-        if (fit)
-            f->context_action = "moved";
-    }
-    if (!fit && mode == CONTEXT_STRIP && !f->model_fixed && !f->route->embedding && m &&
-        m->context_length > 0) {
-        /* Loaded here with less context: a larger loaded model that has enough serves. */
-        char bigger[MODEL_NAME_MAX];
-        if (find_stand_in(f, f->model, m->size_gb > 0 ? m->size_gb : model_size(c, f->model),
-                          f->num_ctx, bigger, sizeof bigger)) {
-            use_model(f, bigger, "context");
-            free(*res_io);
-            *eligible = coord_rank_nodes(c, f->model, f->tokens, false, res_io);
-            fit = best_loaded(f, *res_io, *eligible, f->model, f->num_ctx);
-            if (fit)
-                f->context_action = "upgraded";
-        }
-    }
-    if (!fit) {
-        if (m && m->context_length > 0) {
-            /* Ollama will reload the model with the larger context: say so. */
-            f->context_action = "overflow";
-            f->loaded_ctx = m->context_length;
-            LOG_WARN("request %s: num_ctx %lld is more than %s is loaded with on %s (%lld); "
-                     "the node will reload it",
-                     f->id, (long long)f->num_ctx, f->model, best->node->id,
-                     (long long)m->context_length);
-        }
-        return best;
-    }
-    const struct node_model *fm = node_loaded_model(fit->node, f->model);
-    if (mode == CONTEXT_STRIP) {
-        f->strip_ctx = true;
-        if (!f->context_action)
-            f->context_action = "stripped";
-    } else {
-        if (!f->context_action)
-            f->context_action = "warned";
+    f->strip_ctx = ch->strip_ctx;
+    f->context_action = ch->context;
+    f->loaded_ctx = ch->loaded_ctx;
+    if (ch->context == ROUTE_CTX_OVERFLOW)
+        LOG_WARN("request %s: num_ctx %lld is more than %s is loaded with on %s (%lld); the node "
+                 "will reload it",
+                 f->id, (long long)f->num_ctx, f->model, ch->node->id, (long long)ch->loaded_ctx);
+    else if (ch->context && !ch->strip_ctx)
         LOG_WARN("request %s: num_ctx %lld sent to %s on %s, loaded with %lld: a different "
                  "num_ctx makes Ollama reload the model (FLEET_CONTEXT_PROTECTION=warn keeps it)",
-                 f->id, (long long)f->num_ctx, f->model, fit->node->id,
-                 (long long)(fm ? fm->context_length : 0));
-    }
-    return fit;
+                 f->id, (long long)f->num_ctx, f->model, ch->node->id, (long long)ch->loaded_ctx);
 }
 
 int fwd_route(struct fwd *f, char *err, size_t errlen)
 {
     struct coord *c = f->c;
-    if (!f->model_fixed) {
-        int rc = choose_model(f, err, errlen);
-        if (rc)
-            return rc;
+    struct route_fleet view;
+    struct route_ask ask;
+    const char *excluded[MAX_ATTEMPTS];
+    struct route_choice ch;
+    fwd_fleet_view(c, &view);
+    fwd_ask(f, &ask, excluded);
+    enum route_outcome o = route_decide(&view, &ask, &ch);
+    if (ch.took_turn)
+        c->decisions++;
+    if (o != ROUTE_GO) {
+        snprintf(err, errlen, "%s", ch.why);
+        route_choice_free(&ch);
+        switch (o) {
+        case FWD_HOLD:
+            return FWD_HOLD;
+        case FWD_PULL:
+            return FWD_PULL;
+        case ROUTE_NOT_FOUND:
+            return 404;
+        default:
+            return 503;
+        }
     }
-    struct score_result *res = NULL;
-    size_t eligible = coord_rank_nodes(c, f->model, f->tokens, true, &res);
-    const struct score_result *best = NULL;
-    for (size_t i = 0; i < eligible && !best; i++)
-        if (!fwd_excluded(f, res[i].node->id))
-            best = &res[i];
-    if (!best) {
-        char why[400];
-        explain(res, c->registry.n, why, sizeof why);
-        free(res);
-        snprintf(err, errlen, "no node can serve model '%s' now (%s)", f->model, why);
-        return ROUTE_HOLD;
-    }
-    best = protect_context(f, best, &res, &eligible);
-    const struct node *node = best->node;
-    f->score = best->b;
-    free(res);
+    adopt(f, &ch);
+    const struct node *node = ch.node;
+    f->score = ch.score;
     f->model_fixed = true;
     fwd_unhold(f);
     snprintf(f->node_id, sizeof f->node_id, "%s", node->id);
     snprintf(f->url, sizeof f->url, "%s%s", node->url, f->route->path);
-    LOG_DEBUG("request %s model=%s node=%s score=%.1f attempt=%d", f->id, f->model, node->id,
+    route_choice_free(&ch);
+    LOG_DEBUG("request %s model=%s node=%s score=%.1f attempt=%d", f->id, f->model, f->node_id,
               f->score.total, f->retries + 1);
     if (!f->route->queued) {
         fwd_start_upstream(f);
@@ -298,7 +125,7 @@ int fwd_route(struct fwd *f, char *err, size_t errlen)
     int rc = queue_enter(&c->queues, f->q, &f->w);
     if (rc < 0) {
         f->q = NULL;
-        snprintf(err, errlen, "too many requests waiting for %s on %s (%lld)", f->model, node->id,
+        snprintf(err, errlen, "too many requests waiting for %s on %s (%lld)", f->model, f->node_id,
                  (long long)c->settings->max_queue);
         return 503;
     }
@@ -330,17 +157,17 @@ static void on_hold_deadline(evutil_socket_t fd, short what, void *arg)
     fwd_unhold(f);
     char err[512];
     int status = fwd_route(f, err, sizeof err); /* a last look; f may be gone if it went */
-    if (status == ROUTE_PULL)                   /* the fleet is known now, and lacks the model */
+    if (status == FWD_PULL)                     /* the fleet is known now, and lacks the model */
         status = coord_pull_wait(f, err, sizeof err);
     if (status == 0)
         return;
     char msg[700];
-    if (status == ROUTE_HOLD || status == ROUTE_PULL)
+    if (status == FWD_HOLD || status == FWD_PULL)
         snprintf(msg, sizeof msg, "%s; waited %.0f s", err, f->c->settings->hold_timeout);
     else
         snprintf(msg, sizeof msg, "%s", err);
     LOG_INFO("request %s model=%s: gave up waiting for a node: %s", f->id, f->model, msg);
-    fwd_fail(f, status == ROUTE_HOLD || status == ROUTE_PULL ? 503 : status, msg);
+    fwd_fail(f, status == FWD_HOLD || status == FWD_PULL ? 503 : status, msg);
 }
 
 static bool hold(struct fwd *f, const char *why)
@@ -368,13 +195,13 @@ void fwd_dispatch(struct fwd *f)
     int status = fwd_route(f, err, sizeof err);
     if (status == 0)
         return;
-    if (status == ROUTE_PULL) {
+    if (status == FWD_PULL) {
         fwd_unhold(f);
         status = coord_pull_wait(f, err, sizeof err);
         if (status == 0)
             return;
     }
-    if (status == ROUTE_HOLD) {
+    if (status == FWD_HOLD) {
         if (f->held || hold(f, err))
             return; /* waits (on) for a node */
         status = 503;
