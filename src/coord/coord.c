@@ -1,5 +1,6 @@
+/* coord: the coordinator's core (settings, fleet, queues, traces, the HTTP server and client,
+ * the liveness and reaper timers); the parts on it are wired by herd.c. */
 #include "coord/coord.h"
-#include "coord/coord_events.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,9 +11,6 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "coord/coord_auth.h"
-#include "coord/coord_fwd.h"
-#include "coord/coord_metrics.h"
 #include "coord/trace_store.h"
 
 static void on_monitor(evutil_socket_t fd, short what, void *arg)
@@ -24,21 +22,24 @@ static void on_monitor(evutil_socket_t fd, short what, void *arg)
         return;
     /* Requests still waiting for a slot on a node that went offline go elsewhere. */
     for (size_t i = 0; i < c->registry.n; i++)
-        if (c->registry.nodes[i]->status == NODE_OFFLINE)
-            coord_proxy_node_gone(c, c->registry.nodes[i]->id);
+        if (c->registry.nodes[i]->status == NODE_OFFLINE && c->hooks.node_gone)
+            c->hooks.node_gone(c, c->registry.nodes[i]->id);
 }
 
 static void on_reaper(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    coord_proxy_reap(arg);
+    struct coord *c = arg;
+    if (c->hooks.reap)
+        c->hooks.reap(c);
 }
 
 void coord_begin_drain(struct coord *c)
 {
     c->draining = true;
-    coord_bench_stop(c->bench); /* its requests would be refused from now on */
+    if (c->hooks.drain)
+        c->hooks.drain(c);
     LOG_INFO("draining: new requests get 503; %zu in flight may finish", c->n_active);
 }
 
@@ -117,29 +118,12 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
         return NULL;
     }
     httpc_set_ca_file(c->httpc, settings->tls_ca);
-    c->auth = coord_auth_new(c, err, errlen);
-    if (!c->auth) {
-        coord_free(c);
-        return NULL;
-    }
     struct timeval tv = time_tv(settings->heartbeat_interval);
     event_add(c->monitor, &tv);
     /* Check a few times per stale period, at least every 5 s. */
     double every = settings->stale_timeout / 4 < 5 ? settings->stale_timeout / 4 : 5;
     struct timeval rt = time_tv(every);
     event_add(c->reaper, &rt);
-    coord_api_routes(c);
-    coord_dashboard_routes(c);
-    coord_models_routes(c);
-    c->bench = coord_bench_new(c);
-    c->events = coord_events_new(c);
-    coord_proxy_routes(c);
-    c->metrics = coord_metrics_new(c);
-    if (!c->metrics) {
-        snprintf(err, errlen, "out of memory");
-        coord_free(c);
-        return NULL;
-    }
     return c;
 }
 
@@ -149,12 +133,6 @@ void coord_free(struct coord *c)
         return;
     httpd_free(c->httpd); /* requests in flight are told their clients left */
     c->httpd = NULL;
-    coord_auth_free(c->auth);
-    coord_metrics_free(c->metrics);
-    coord_events_free(c->events);
-    coord_pull_free_all(c);
-    coord_models_free(c);
-    coord_bench_free(c->bench);
     httpc_free(c->httpc);
     if (c->monitor)
         event_free(c->monitor);
@@ -184,7 +162,8 @@ void coord_node_unreachable(struct coord *c, const char *node_id, const char *wh
     n->status = NODE_OFFLINE;
     LOG_WARN("node %s is unreachable (%s): no requests go to it until its next heartbeat", node_id,
              why);
-    coord_proxy_node_gone(c, node_id);
+    if (c->hooks.node_gone)
+        c->hooks.node_gone(c, node_id);
 }
 
 int coord_node_parallel(const struct coord *c, const struct node *n)

@@ -1,4 +1,6 @@
-/* coord: the herd coordinator's shared state and its parts. */
+/* coord: the coordinator's shared state and its core's life cycle. The parts that serve on it
+ * (the APIs, the proxy, pulls, the dashboard) are wired by herd.h, above it; what the core
+ * must tell them comes through the hooks they set. */
 #ifndef HERD_COORD_H
 #define HERD_COORD_H
 
@@ -80,8 +82,18 @@ struct coord_settings {
 /* The settings table (for --help, the docs and the settings page). */
 extern const struct cfg_spec coord_config_spec;
 
+struct coord;
+
+/* What the core tells the parts above it (set by herd.c when it wires them; each may be NULL). */
+struct coord_hooks {
+    void (*node_gone)(struct coord *c, const char *node_id); /* went offline or unreachable */
+    void (*reap)(struct coord *c);                           /* the reaper's tick */
+    void (*drain)(struct coord *c);                          /* herd begins to drain */
+};
+
 struct coord {
     struct event_base *base;
+    struct coord_hooks hooks;
     struct coord_settings *settings;
     const enum cfg_source *cfg_sources; /* where each setting came from (borrowed), or NULL */
     struct score_weights weights;
@@ -109,69 +121,23 @@ struct coord {
     double started;
 };
 
-/* Builds the coordinator on base from settings (borrowed, must outlive it): opens the trace
- * store in the data directory and registers every route. NULL with a message on failure. */
+/* Builds the core on base from settings (borrowed, must outlive it): opens the trace store in
+ * the data directory, makes the HTTP server (with TLS when configured) and client, and starts
+ * the liveness and reaper timers. No route is registered yet (herd_new does). NULL with a
+ * message on failure. */
 struct coord *coord_new(struct event_base *base, struct coord_settings *settings, char *err,
                         size_t errlen);
-/* Frees it all. Accepts NULL. */
+/* Frees the core (the parts are freed by herd_free first). Accepts NULL. */
 void coord_free(struct coord *c);
 /* Listens; 0 or a negative errno. *bound_port gets the port. */
 int coord_listen(struct coord *c, int *bound_port);
 
-/* Routes of the fleet API (coord_api.c) and of the proxied inference API (coord_proxy.c). */
-void coord_api_routes(struct coord *c);
-/* Routes of the dashboard's JSON API (coord_dashboard.c). */
-void coord_dashboard_routes(struct coord *c);
-/* Routes of the dashboard's model lifecycle (coord_models.c): model-management, pull, delete,
- * recommendations. */
-void coord_models_routes(struct coord *c);
-/* Cancels the deletes under way (herd is stopping). */
-void coord_models_free(struct coord *c);
-/* The dashboard's benchmarks (coord_bench.c): registers /dashboard/api/benchmarks[/...].
- * NULL when out of memory. */
-struct coord_bench *coord_bench_new(struct coord *c);
-/* Ends a running benchmark (cancelled; its results so far are saved). Accepts NULL. */
-void coord_bench_stop(struct coord_bench *b);
-/* Cancels its requests and frees it. Accepts NULL. */
-void coord_bench_free(struct coord_bench *b);
-/* {nodes_total, nodes_online, models_loaded, requests_active, requests_queued}; a new
- * reference. */
-json_t *coord_fleet_summary(struct coord *c);
-/* What /fleet/status answers: {fleet, nodes, queues, timestamp}; a new reference. */
-json_t *coord_status_json(struct coord *c);
-void coord_proxy_routes(struct coord *c);
-
-/* Cancels requests whose node has sent nothing for --stale-timeout (not those paused by
- * their own slow client); called from a timer. */
-void coord_proxy_reap(struct coord *c);
-
-/* The fleet changed (a heartbeat): held requests that a node can now take go, in order. */
-void coord_proxy_wake(struct coord *c);
-
-/* The node is draining or offline: requests waiting for a slot on it (not started) are
- * routed again, to other nodes. */
-void coord_proxy_node_gone(struct coord *c, const char *node_id);
-
 /* herd could not reach the node's Ollama (connection refused, connect timeout): it is offline
  * until its next heartbeat, so that no other request tries it meanwhile, and its requests not
- * started yet go elsewhere. */
+ * started yet go elsewhere (hooks.node_gone). */
 void coord_node_unreachable(struct coord *c, const char *node_id, const char *why);
 
-/* Pulls model (normalised) onto node n (NULL: the eligible node with the most memory to
- * offer) for the dashboard request r: with stream, r gets the
- * node's progress lines as they come (NDJSON, ending with the outcome), else one reply when
- * the pull ends. Returns 0 when the pull started (it answers r itself, and goes on if r's
- * client leaves), or an HTTP status with a message when it could not (409: already being
- * pulled onto that node). */
-int coord_pull_manual(struct coord *c, struct httpd_req *r, const char *model, const struct node *n,
-                      bool stream, char *err, size_t errlen);
-/* Whether model is being pulled onto node_id (NULL: onto any node). */
-bool coord_pulling(const struct coord *c, const char *model, const char *node_id);
-/* Pulls under way: [{model, node_id, origin, status, started, completed, total,
- * waiting_requests}]; a new reference. */
-json_t *coord_pulls_json(const struct coord *c);
-
-/* Stops taking new requests; in-flight ones go on. */
+/* Stops taking new requests; in-flight ones go on (hooks.drain). */
 void coord_begin_drain(struct coord *c);
 
 /* The node's parallel slots: what it reports, else the configured default. */

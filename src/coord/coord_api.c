@@ -8,7 +8,8 @@
 #include "common/jsonx.h"
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "coord/coord.h"
+#include "coord/coord_api.h"
+#include "coord/fwd.h"
 #include "coord/coord_auth.h"
 #include "coord/trace_store.h"
 
@@ -191,7 +192,7 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
     if (!n || n->draining) {
         /* Its requests not started yet go to other nodes. */
         if (n)
-            coord_proxy_node_gone(c, n->id);
+            fwd_node_gone(c, n->id);
         httpd_reply_json(
             r, 200, NULL,
             json_pack("{s:s, s:s?}", "status", "draining", "node_id", n ? n->id : NULL), false);
@@ -205,7 +206,7 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
         r, 200, NULL,
         json_pack("{s:s, s:s}", "status", "ok", "node_status", node_status_name(n->status)), false);
     /* A node came or changed: requests waiting for one may go now. */
-    coord_proxy_wake(c);
+    fwd_wake(c);
 }
 
 static json_t *queue_json(const struct coord *c, const struct fleet_queue *q)

@@ -20,7 +20,7 @@
 #include "common/ndjson.h"
 #include "common/timeutil.h"
 #include "coord/bench_stats.h"
-#include "coord/coord.h"
+#include "coord/coord_bench.h"
 #include "coord/model_class.h"
 #include "coord/trace_store.h"
 #include "coord/sql_json.h"

@@ -6,7 +6,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "coord/coord.h"
+#include "coord/coord_api.h"
 
 /* Output a stream may have queued before updates are skipped for it. */
 #define EVENTS_PENDING_MAX (1u << 20)

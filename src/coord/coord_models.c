@@ -12,7 +12,8 @@
 #include "common/model_name.h"
 #include "common/timeutil.h"
 #include "coord/analytics.h"
-#include "coord/coord.h"
+#include "coord/coord_models.h"
+#include "coord/coord_pull.h"
 #include "coord/recommend.h"
 #include "coord/trace_store.h"
 

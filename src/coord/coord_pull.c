@@ -14,8 +14,9 @@
 
 #include "common/jsonx.h"
 #include "common/log.h"
+#include "common/ndjson.h"
 #include "common/timeutil.h"
-#include "coord/coord_fwd.h"
+#include "coord/coord_pull.h"
 
 #define PULL_MAX_LINE 65536
 /* A slow watcher skips progress lines once this much is queued for it; the last line (the
@@ -29,7 +30,7 @@ struct pull {
     char node_id[NODE_ID_MAX];
     struct httpc_req *up;
     struct event *timer;
-    TAILQ_HEAD(, fwd) waiters;
+    TAILQ_HEAD(, pull_waiter) waiters;
     struct ndjson_framer nd;
     bool success;
     char error[512];
@@ -101,29 +102,21 @@ static void pull_finish(struct pull *p, int status)
     }
     pull_answer_watcher(p, status);
     /* The waiters leave the pull first, so that routing them cannot touch it. */
-    TAILQ_HEAD(, fwd) waiters;
+    TAILQ_HEAD(, pull_waiter) waiters;
     TAILQ_INIT(&waiters);
-    struct fwd *f;
-    while ((f = TAILQ_FIRST(&p->waiters))) {
-        TAILQ_REMOVE(&p->waiters, f, pull_link);
-        f->pull = NULL;
-        TAILQ_INSERT_TAIL(&waiters, f, pull_link);
+    struct pull_waiter *w;
+    while ((w = TAILQ_FIRST(&p->waiters))) {
+        TAILQ_REMOVE(&p->waiters, w, link);
+        w->pull = NULL;
+        TAILQ_INSERT_TAIL(&waiters, w, link);
     }
     char node_id[NODE_ID_MAX], error[sizeof p->error];
     snprintf(node_id, sizeof node_id, "%s", p->node_id);
     snprintf(error, sizeof error, "%s", p->error);
     pull_free(p);
-    while ((f = TAILQ_FIRST(&waiters))) {
-        TAILQ_REMOVE(&waiters, f, pull_link);
-        f->pulled = true;
-        if (status == 0) {
-            fwd_dispatch(f);
-        } else {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "model '%s' not found, and pulling it onto %s failed: %s",
-                     f->model_sent, node_id, error);
-            fwd_fail(f, status, msg);
-        }
+    while ((w = TAILQ_FIRST(&waiters))) {
+        TAILQ_REMOVE(&waiters, w, link);
+        w->done(w, status, node_id, error);
     }
 }
 
@@ -193,8 +186,8 @@ static void on_pull_done(struct httpc_req *q, int rc, const char *err, void *arg
 static int pull_waiters(const struct pull *p)
 {
     int n = 0;
-    const struct fwd *f;
-    TAILQ_FOREACH (f, &p->waiters, pull_link)
+    const struct pull_waiter *w;
+    TAILQ_FOREACH (w, &p->waiters, link)
         n++;
     return n;
 }
@@ -283,10 +276,9 @@ static struct pull *pull_start(struct coord *c, const char *model, const struct 
     return p;
 }
 
-int coord_pull_wait(struct fwd *f, char *err, size_t errlen)
+int coord_pull_wait(struct coord *c, struct pull_waiter *w, const char *model,
+                    const char *model_sent, const char *who, char *err, size_t errlen)
 {
-    struct coord *c = f->c;
-    const char *model = f->chain[0];
     struct pull *p;
     LIST_FOREACH (p, &c->pulls, link)
         if (strcmp(p->model, model) == 0)
@@ -296,7 +288,7 @@ int coord_pull_wait(struct fwd *f, char *err, size_t errlen)
         if (!n) {
             snprintf(err, errlen,
                      "model '%s' not found, and no node has the memory to pull it (about %.1f GB)",
-                     f->model_sent,
+                     model_sent,
                      score_model_size(model, (const struct node *const *)c->registry.nodes,
                                       c->registry.n));
             return 404;
@@ -304,13 +296,13 @@ int coord_pull_wait(struct fwd *f, char *err, size_t errlen)
         p = pull_start(c, model, n, false, err, errlen);
         if (!p)
             return 503;
-        LOG_INFO("request %s: no node has %s; pulling it onto %s (%.1f GB free)", f->id, model,
-                 n->id, node_available_gb(n));
+        LOG_INFO("request %s: no node has %s; pulling it onto %s (%.1f GB free)", who, model, n->id,
+                 node_available_gb(n));
     } else {
-        LOG_INFO("request %s: waits for the pull of %s onto %s", f->id, model, p->node_id);
+        LOG_INFO("request %s: waits for the pull of %s onto %s", who, model, p->node_id);
     }
-    TAILQ_INSERT_TAIL(&p->waiters, f, pull_link);
-    f->pull = p;
+    TAILQ_INSERT_TAIL(&p->waiters, w, link);
+    w->pull = p;
     return 0;
 }
 
@@ -372,22 +364,22 @@ json_t *coord_pulls_json(const struct coord *c)
     return a;
 }
 
-void coord_pull_forget(struct fwd *f)
+void coord_pull_forget(struct pull_waiter *w)
 {
-    if (!f->pull)
+    if (!w->pull)
         return;
-    TAILQ_REMOVE(&f->pull->waiters, f, pull_link);
-    f->pull = NULL;
+    TAILQ_REMOVE(&w->pull->waiters, w, link);
+    w->pull = NULL;
 }
 
 void coord_pull_free_all(struct coord *c)
 {
     struct pull *p;
     while ((p = LIST_FIRST(&c->pulls))) {
-        struct fwd *f;
-        while ((f = TAILQ_FIRST(&p->waiters))) {
-            TAILQ_REMOVE(&p->waiters, f, pull_link);
-            f->pull = NULL;
+        struct pull_waiter *w;
+        while ((w = TAILQ_FIRST(&p->waiters))) {
+            TAILQ_REMOVE(&p->waiters, w, link);
+            w->pull = NULL;
         }
         pull_free(p);
     }

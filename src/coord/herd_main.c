@@ -14,7 +14,7 @@
 #include "coord/access.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
-#include "coord/coord.h"
+#include "coord/herd.h"
 #include "coord/coord_advertise.h"
 #include "coord/runtime_settings.h"
 
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
     base = event_base_new();
     if (!base)
         goto out;
-    c = coord_new(base, &s, err, sizeof err);
+    c = herd_new(base, &s, err, sizeof err);
     if (c)
         c->cfg_sources = st.sources;
     if (!c) {
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
 
 out:
     coord_advertise_stop(advert);
-    coord_free(c);
+    herd_free(c);
     if (base)
         event_base_free(base);
     cfg_status_free(&st);

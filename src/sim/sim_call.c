@@ -578,3 +578,21 @@ void sim_call_run(struct sim_call *c, struct sim_job_params *p)
         sim_call_fail(c, 500, "out of memory");
     }
 }
+
+json_t *sim_read_body(struct httpd_req *r, bool openai)
+{
+    size_t len;
+    const char *body = httpd_req_body(r, &len);
+    char err[256];
+    json_t *o = jsonx_parse_body(body, len, err, sizeof err);
+    if (!o) {
+        sim_reply_error(r, openai, 400, err);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        sim_reply_error(r, openai, 400, "request body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}

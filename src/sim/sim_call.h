@@ -77,32 +77,4 @@ json_t *sim_read_body(struct httpd_req *r, bool openai);
 /* Error reply in the shape of an API family (native or OpenAI). */
 void sim_reply_error(struct httpd_req *r, bool openai, int status, const char *msg);
 
-/* Validates a native chat or generate body (OpenAI requests arrive here translated) and
- * prepares the call's reply and the job: model, capabilities, options, keep_alive, prompt
- * tokens. Returns 0, or an HTTP status with a message in err (the caller replies). */
-int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p, char *err,
-                       size_t errlen);
-
-/* Runs a chat or completion request whose body has been parsed (body is taken over): the
- * native handlers and the OpenAI layer (after translating to a native body) end here. */
-void sim_generate_request(struct sim_node *n, struct httpd_req *r, enum sim_call_api api,
-                          json_t *body);
-
-enum sim_embed_api { SIM_EMBED_NATIVE, SIM_EMBED_LEGACY, SIM_EMBED_OPENAI };
-
-struct sim_embed_request {
-    enum sim_embed_api api;
-    char model_echo[SIM_NAME_MAX];
-    struct sim_model_spec model;
-    json_t *inputs; /* array of strings; taken over */
-    int dimensions; /* 0 = the model's */
-    bool truncate;
-    bool base64; /* OpenAI encoding_format */
-    bool has_keep_alive;
-    double keep_alive_s;
-    int64_t num_ctx;
-};
-
-/* Runs an embedding request and answers it in its API's shape (sim_embed.c). */
-void sim_embed_run(struct sim_node *n, struct httpd_req *r, struct sim_embed_request *er);
 #endif

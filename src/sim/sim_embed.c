@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "sim/sim_embed.h"
 #include "sim/sim_call.h"
 
 struct embed_call {

@@ -9,7 +9,9 @@
 #include "common/jsonx.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "sim/sim_native.h"
 #include "sim/sim_call.h"
+#include "sim/sim_embed.h"
 #include "sim/sim_server.h"
 
 #define IMAGE_TOKENS 256
@@ -131,24 +133,6 @@ static void handle_ps(struct httpd_req *r, void *arg)
     }
     free(sorted);
     httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
-}
-
-json_t *sim_read_body(struct httpd_req *r, bool openai)
-{
-    size_t len;
-    const char *body = httpd_req_body(r, &len);
-    char err[256];
-    json_t *o = jsonx_parse_body(body, len, err, sizeof err);
-    if (!o) {
-        sim_reply_error(r, openai, 400, err);
-        return NULL;
-    }
-    if (!json_is_object(o)) {
-        json_decref(o);
-        sim_reply_error(r, openai, 400, "request body must be a JSON object");
-        return NULL;
-    }
-    return o;
 }
 
 static const char *model_field(const json_t *body)
@@ -501,8 +485,8 @@ static bool is_chat_api(enum sim_call_api api)
     return api == SIM_API_CHAT || api == SIM_API_OAI_CHAT;
 }
 
-int sim_native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p, char *err,
-                       size_t errlen)
+static int native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p,
+                          char *err, size_t errlen)
 {
     struct sim_node *n = c->node;
     bool chat = is_chat_api(c->api);
@@ -758,7 +742,7 @@ void sim_generate_request(struct sim_node *n, struct httpd_req *r, enum sim_call
     sim_tokens_init(&p.prompt);
     sim_tokens_init(&p.output);
     char err[512];
-    int rc = sim_native_prepare(c, body, &p, err, sizeof err);
+    int rc = native_prepare(c, body, &p, err, sizeof err);
     if (!rc && (api == SIM_API_OAI_CHAT || api == SIM_API_OAI_COMPLETION)) {
         const json_t *so = json_object_get(body, "stream_options");
         c->include_usage = jsonx_bool_or(so, "include_usage", false);

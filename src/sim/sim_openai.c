@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "common/jsonx.h"
+#include "sim/sim_openai.h"
 #include "sim/sim_call.h"
-#include "sim/sim_server.h"
+#include "sim/sim_embed.h"
+#include "sim/sim_native.h"
 
 /* Sampling fields shared by chat and completions, into native options. */
 static void copy_options(json_t *body, json_t *options)

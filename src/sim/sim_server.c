@@ -72,8 +72,8 @@ struct sim_node *sim_node_start(struct event_base *base, const struct sim_node_c
     }
 
     sim_control_routes(n);
-    sim_native_routes(n);
-    sim_openai_routes(n);
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        cfg->routes[i](n);
     int rc = httpd_listen(n->httpd, cfg->host, cfg->port, &n->port);
     if (rc) {
         snprintf(err, errlen, "node %s: cannot listen on %s:%d: %s", cfg->machine.name, cfg->host,

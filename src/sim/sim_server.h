@@ -19,7 +19,14 @@ struct sim_registry_entry {
     double size_gb;
 };
 
+struct sim_node;
+/* Registers an API's routes on a node's server (the APIs are above this file: sim_main gives
+ * them). */
+typedef void (*sim_routes_fn)(struct sim_node *n);
+
 struct sim_node_config {
+    const sim_routes_fn *routes; /* the APIs it serves, besides the control API (borrowed) */
+    size_t n_routes;
     struct sim_machine_spec machine;
     char host[64];
     int port;
@@ -74,9 +81,7 @@ void sim_node_free(struct sim_node *n);
 /* Remembers a request for /_sim/requests and counts it. */
 void sim_node_log_request(struct sim_node *n, struct httpd_req *r);
 
-/* Handlers registered by sim_server.c, implemented in sim_native.c and sim_openai.c. */
-void sim_native_routes(struct sim_node *n);
-void sim_openai_routes(struct sim_node *n);
+/* Registers the control API under /_sim/ (requests seen, faults, state) on n's server. */
 void sim_control_routes(struct sim_node *n);
 
 /* Looks up a model by the name a client sent; NULL if not on disk. norm receives the
