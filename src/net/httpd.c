@@ -1,4 +1,5 @@
 #include "net/httpd.h"
+#include "net/http_head.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -60,11 +61,7 @@ struct httpd_conn {
     struct httpd_req *req; /* the request being handled, until its reply leaves our hands */
     struct httpd_addr *addr;
     enum conn_state state;
-    size_t head_bytes;
-    size_t head_lines;
-    size_t line_len;
-    char line0[24]; /* the start of the request line, to answer in the API's shape */
-    size_t line0_len;
+    struct http_head head;   /* the head being read */
     struct event *refuse_ev; /* answers a head over the limits, from the loop */
     bool over_limit;         /* opened when its address already had the most it may */
     bool tls;
@@ -321,7 +318,7 @@ static void head_limit_text(const struct httpd *h, bool too_many, char *out, siz
  * answer is out. Works the same over TLS. */
 static void conn_refuse(struct httpd_conn *hc, int status, const char *reason, const char *msg)
 {
-    const char *path = strchr(hc->line0, ' '); /* "POST /v1/chat..." */
+    const char *path = strchr(hc->head.line0, ' '); /* "POST /v1/chat..." */
     json_t *err = path && openai_path(hc->h, path + 1)
                       ? json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type",
                                   httpd_openai_error_type(status), "param", "code")
@@ -370,7 +367,7 @@ static void on_refuse(evutil_socket_t fd, short what, void *arg)
     struct httpd_conn *hc = arg;
     struct httpd *h = hc->h;
     char msg[160];
-    head_limit_text(h, hc->head_lines > h->limits.max_header_count + 1, msg, sizeof msg);
+    head_limit_text(h, hc->head.state == HTTP_HEAD_TOO_MANY, msg, sizeof msg);
     h->stats.header_too_large++;
     LOG_INFO("client %s: %s; connection closed", hc->addr ? hc->addr->addr : "?", msg);
     conn_refuse(hc, 431, "Request Header Fields Too Large", msg);
@@ -379,8 +376,7 @@ static void on_refuse(evutil_socket_t fd, short what, void *arg)
 static void head_begin(struct httpd_conn *hc)
 {
     hc->state = CONN_HEAD;
-    hc->head_bytes = hc->head_lines = hc->line_len = hc->line0_len = 0;
-    hc->line0[0] = '\0';
+    http_head_begin(&hc->head, hc->h->limits.max_header_bytes, hc->h->limits.max_header_count);
     if (!hc->head_timer)
         hc->head_timer = evtimer_new(hc->h->base, on_head_timeout, hc);
     struct timeval tv = time_tv(hc->h->limits.header_timeout_s);
@@ -388,36 +384,21 @@ static void head_begin(struct httpd_conn *hc)
         event_add(hc->head_timer, &tv);
 }
 
-/* Counts the head's bytes and lines until its blank line. Only counting: evhttp parses. */
+/* Counts the head as it arrives (http_head); a head over the limits is answered from the loop. */
 static void head_scan(struct httpd_conn *hc, const unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < n && hc->state == CONN_HEAD; i++) {
-        hc->head_bytes++;
-        if (hc->head_lines == 0 && hc->line0_len + 1 < sizeof hc->line0 && p[i] != '\r' &&
-            p[i] != '\n') {
-            hc->line0[hc->line0_len++] = (char)p[i];
-            hc->line0[hc->line0_len] = '\0';
-        }
-        if (p[i] == '\n') {
-            if (hc->line_len == 0 && hc->head_lines > 0) {
-                hc->state = CONN_BODY;
-                if (hc->head_timer)
-                    event_del(hc->head_timer);
-            } else if (hc->line_len > 0)
-                hc->head_lines++;
-            hc->line_len = 0;
-        } else if (p[i] != '\r')
-            hc->line_len++;
-    }
-    const struct httpd_limits *lim = &hc->h->limits;
-    if (hc->state == CONN_HEAD &&
-        (hc->head_bytes > lim->max_header_bytes || hc->head_lines > lim->max_header_count + 1)) {
-        hc->state = CONN_BODY; /* stop counting; the answer comes from the loop */
-        if (!hc->refuse_ev)
-            hc->refuse_ev = event_new(hc->h->base, -1, 0, on_refuse, hc);
-        if (hc->refuse_ev)
-            event_active(hc->refuse_ev, EV_TIMEOUT, 1);
-    }
+    enum http_head_state st = http_head_feed(&hc->head, p, n);
+    if (st == HTTP_HEAD_READING)
+        return;
+    hc->state = CONN_BODY; /* the head ended, or stopped counting: the rest is evhttp's */
+    if (hc->head_timer)
+        event_del(hc->head_timer);
+    if (st == HTTP_HEAD_DONE)
+        return;
+    if (!hc->refuse_ev)
+        hc->refuse_ev = event_new(hc->h->base, -1, 0, on_refuse, hc);
+    if (hc->refuse_ev)
+        event_active(hc->refuse_ev, EV_TIMEOUT, 1);
 }
 
 /* Scans the last n bytes of buf (those just read) while the head lasts. */
@@ -724,7 +705,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
     struct evkeyval *kv;
     TAILQ_FOREACH (kv, evhttp_request_get_input_headers(ev), next)
         n_headers++;
-    if (hc->head_bytes > h->limits.max_header_bytes || n_headers > h->limits.max_header_count) {
+    if (hc->head.bytes > h->limits.max_header_bytes || n_headers > h->limits.max_header_count) {
         char msg[160];
         head_limit_text(h, n_headers > h->limits.max_header_count, msg, sizeof msg);
         h->stats.header_too_large++;
