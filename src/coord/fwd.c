@@ -13,6 +13,7 @@
 #include "coord/coord_metrics.h"
 #include "coord/coord_pull.h"
 #include "coord/relay.h"
+#include "coord/request_body.h"
 #include "coord/trace_store.h"
 
 #define MAX_ATTEMPTS 11 /* the first try and up to FLEET_MAX_RETRIES (at most 10) more */
@@ -429,48 +430,22 @@ static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
     finish(f, status, NULL);
 }
 
-/* The body of this attempt: the client's bytes, or a copy with herd's edits (the model that
- * serves, num_ctx taken out, fallback_models and metadata dropped, usage asked for). */
+/* The body of this attempt: the client's bytes, or a copy with herd's edits. */
 static int build_body(struct fwd *f)
 {
     if (f->body != f->rq.raw)
         free(f->body);
     f->body = f->rq.raw;
     f->body_len = f->rq.raw_len;
-    bool new_model = strcmp(f->model, f->rq.chain[0]) != 0;
-    if (!new_model && !f->strip_ctx && !f->rq.drop_extra && !f->rq.add_usage)
+    struct request_body_edits e = {
+        .model = strcmp(f->model, f->rq.chain[0]) != 0 ? f->model : NULL,
+        .strip_ctx = f->strip_ctx,
+        .drop_extra = f->rq.drop_extra,
+        .add_usage = f->rq.add_usage,
+    };
+    if (!request_body_edited(&e))
         return 0;
-    json_error_t je;
-    json_t *o = json_loadb(f->rq.raw, f->rq.raw_len, 0, &je);
-    if (!o)
-        return -1;
-    if (new_model)
-        json_object_set_new(o, "model", json_string(f->model));
-    if (f->strip_ctx) {
-        json_t *opts = json_object_get(o, "options");
-        json_object_del(opts, "num_ctx");
-        if (json_object_size(opts) == 0)
-            json_object_del(o, "options");
-    }
-    if (f->rq.drop_extra) {
-        json_object_del(o, "fallback_models");
-        json_object_del(o, "metadata");
-    }
-    if (f->rq.add_usage) {
-        json_t *so = json_object_get(o, "stream_options");
-        if (!json_is_object(so)) {
-            so = json_object();
-            json_object_set_new(o, "stream_options", so);
-        }
-        json_object_set_new(so, "include_usage", json_true());
-    }
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return -1;
-    f->body = text;
-    f->body_len = strlen(text);
-    return 0;
+    return request_body_edit(f->rq.raw, f->rq.raw_len, &e, &f->body, &f->body_len);
 }
 
 /* Sends f to its chosen node now (UPSTREAM). On failure f is answered and freed. */
