@@ -197,12 +197,14 @@ void coord_metrics_request(struct coord_metrics *cm, const struct trace_row *row
         return;
     struct metrics *m = cm->m;
     const char *node = row->node_id[0] ? row->node_id : "none";
-    const char *l[] = {"api", api, "model", row->model, "node", node, "status", row->status, NULL};
+    const char *l[] = {"api",  api,  "model",  row->model,
+                       "node", node, "status", trace_status_name(row->status),
+                       NULL};
     metrics_add(m, cm->requests, l, 1);
     const char *mn[] = {"model", row->model, "node", node, NULL};
-    if (strcmp(row->status, "retried") == 0)
+    if (row->status == TRACE_RETRIED)
         metrics_add(m, cm->retries, mn, 1);
-    if (strcmp(row->status, "completed") == 0) {
+    if (row->status == TRACE_COMPLETED) {
         if (row->ttft_ms >= 0)
             metrics_observe(m, cm->ttft, mn, row->ttft_ms / 1000.0);
         if (row->latency_ms >= 0)

@@ -176,7 +176,7 @@ static void fwd_free(struct fwd *f)
     free(f);
 }
 
-static void record(struct fwd *f, const char *status)
+static void record(struct fwd *f, enum trace_status status)
 {
     struct coord *c = f->c;
     if (!c->traces || !f->rq.endpoint->queued)
@@ -216,7 +216,7 @@ static void record(struct fwd *f, const char *status)
     coord_metrics_request(c->metrics, &row, f->rq.endpoint->path);
     trace_store_add(c->traces, &row);
     LOG_INFO("request %s model=%s node=%s status=%s latency_ms=%.0f ttft_ms=%.0f tokens=%lld/%lld",
-             f->id, f->model, f->node_id, status, (now - f->t0) * 1000,
+             f->id, f->model, f->node_id, trace_status_name(status), (now - f->t0) * 1000,
              f->t_first > 0 ? (f->t_first - f->t0) * 1000 : -1.0, (long long)f->relay.prompt_tokens,
              (long long)f->relay.completion_tokens);
 }
@@ -245,20 +245,20 @@ static void fail(struct fwd *f, int status, const char *msg)
     httpd_add_header(f->req, "X-Fleet-Request-Id", f->id); /* ties the error to its trace */
     reply_error(f->req, f->rq.endpoint, status, f->error);
     f->req = NULL;
-    record(f, "failed");
+    record(f, TRACE_FAILED);
     fwd_free(f);
 }
 
 /* Ends f whose reply had started: the stream ends (with an error in its framing when msg is
  * set), the slot is given back, the trace written, f freed. */
-static void finish(struct fwd *f, const char *status, const char *msg)
+static void finish(struct fwd *f, enum trace_status status, const char *msg)
 {
     if (msg)
         relay_write_error(&f->relay, msg);
     httpd_req_on_close(f->req, NULL, NULL);
     httpd_stream_end(f->req);
     f->req = NULL;
-    leave_queue(f, strcmp(status, "completed") == 0 ? FQ_COMPLETED : FQ_FAILED);
+    leave_queue(f, status == TRACE_COMPLETED ? FQ_COMPLETED : FQ_FAILED);
     record(f, status);
     fwd_free(f);
 }
@@ -379,7 +379,7 @@ static void retry(struct fwd *f, const char *transfer_error)
     snprintf(f->failures + used, sizeof f->failures - used, "%s: %s; ", f->node_id, reason);
     LOG_WARN("request %s model=%s: %s; trying another node (retry %d of %lld)", f->id, f->model,
              f->error, f->retries + 1, (long long)f->c->settings->max_retries);
-    record(f, "retried");
+    record(f, TRACE_RETRIED);
     leave_queue(f, FQ_FAILED);
     f->state = FWD_PARSED;
     snprintf(f->excluded[f->n_excluded++], NODE_ID_MAX, "%s", f->node_id);
@@ -410,7 +410,7 @@ static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
         snprintf(f->error, sizeof f->error, "node %s: %s", f->node_id, err ? err : "failed");
         LOG_WARN("request %s: %s", f->id, f->error);
         if (f->state == FWD_STREAMING) {
-            finish(f, "incomplete", f->error);
+            finish(f, TRACE_INCOMPLETE, f->error);
             return;
         }
         char msg[3200];
@@ -424,9 +424,9 @@ static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
     if (f->relay.error[0])
         snprintf(f->error, sizeof f->error, "%s", f->relay.error);
     start_client(f); /* a reply without a body */
-    const char *status = f->status >= 400 || f->relay.saw_error ? "failed"
-                         : f->relay.saw_done                    ? "completed"
-                                                                : "incomplete";
+    enum trace_status status = f->status >= 400 || f->relay.saw_error ? TRACE_FAILED
+                               : f->relay.saw_done                    ? TRACE_COMPLETED
+                                                                      : TRACE_INCOMPLETE;
     finish(f, status, NULL);
 }
 
@@ -688,7 +688,7 @@ static void on_client_gone(struct httpd_req *r, void *arg)
     if (f->relay.error[0])
         snprintf(f->error, sizeof f->error, "%s", f->relay.error);
     leave_queue(f, FQ_DISCONNECTED);
-    record(f, "client_disconnected");
+    record(f, TRACE_CLIENT_DISCONNECTED);
     fwd_free(f);
 }
 
@@ -771,7 +771,7 @@ void fwd_reap(struct coord *c)
             LOG_WARN("request %s model=%s: %s", f->id, f->model, f->error);
             coord_metrics_reaped(c->metrics);
             if (f->state == FWD_STREAMING)
-                finish(f, "failed", f->error);
+                finish(f, TRACE_FAILED, f->error);
             else
                 fail(f, 504, f->error);
         }

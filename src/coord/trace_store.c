@@ -369,7 +369,7 @@ int trace_store_flush(struct trace_store *s)
         sqlite3_bind_text(st, 4, r->node_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_double(st, 5, r->score);
         bind_text_or_null(st, 6, r->scores_breakdown);
-        sqlite3_bind_text(st, 7, r->status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, trace_status_name(r->status), -1, SQLITE_STATIC);
         bind_num_or_null(st, 8, r->latency_ms);
         bind_num_or_null(st, 9, r->ttft_ms);
         bind_int_or_null(st, 10, r->prompt_tokens);
@@ -389,7 +389,7 @@ int trace_store_flush(struct trace_store *s)
         bind_text_or_null(st, 23, r->app[0] ? r->app : NULL);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sqlite3_errcode(s->db);
-        if (rc == SQLITE_OK && strcmp(r->status, "completed") == 0 && r->latency_ms >= 0) {
+        if (rc == SQLITE_OK && r->status == TRACE_COMPLETED && r->latency_ms >= 0) {
             sqlite3_stmt *lt = s->insert_latency;
             sqlite3_reset(lt);
             sqlite3_bind_text(lt, 1, r->node_id, -1, SQLITE_TRANSIENT);
@@ -600,9 +600,16 @@ void trace_store_close(struct trace_store *s)
     free(s);
 }
 
+const char *trace_status_name(enum trace_status st)
+{
+    static const char *const names[] = {"completed", "failed", "incomplete", "retried",
+                                        "client_disconnected"};
+    return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "failed";
+}
+
 void trace_store_add(struct trace_store *s, struct trace_row *row)
 {
-    if (strcmp(row->status, "completed") == 0 && row->latency_ms >= 0)
+    if (row->status == TRACE_COMPLETED && row->latency_ms >= 0)
         p75_add(s, row->node_id, row->model, row->latency_ms);
     if (s->n_rows == s->cap_rows) {
         if (s->cap_rows >= QUEUE_MAX) {

@@ -15,6 +15,18 @@
 
 struct trace_store;
 
+/* How a request (or one attempt of it) ended: the status column of request_traces. */
+enum trace_status {
+    TRACE_COMPLETED,
+    TRACE_FAILED,
+    TRACE_INCOMPLETE,          /* the stream ended before its final chunk */
+    TRACE_RETRIED,             /* an attempt that failed before its first chunk */
+    TRACE_CLIENT_DISCONNECTED, /* the client left first */
+};
+
+/* "completed", "failed", "incomplete", "retried", "client_disconnected". */
+const char *trace_status_name(enum trace_status s);
+
 struct trace_row {
     char request_id[40];
     char model[160];
@@ -22,10 +34,10 @@ struct trace_row {
     char node_id[128];
     double score;
     char *scores_breakdown; /* JSON text; owned by the row */
-    const char *status;     /* completed, failed, retried, client_disconnected, incomplete */
-    double latency_ms;      /* < 0: unknown */
-    double ttft_ms;         /* < 0: unknown */
-    int64_t prompt_tokens;  /* < 0: unknown */
+    enum trace_status status;
+    double latency_ms;     /* < 0: unknown */
+    double ttft_ms;        /* < 0: unknown */
+    int64_t prompt_tokens; /* < 0: unknown */
     int64_t completion_tokens;
     int retry_count;
     bool fallback_used;

@@ -49,7 +49,7 @@ static void p75_matches_a_sort(void **state)
         x = x * 1103515245u + 12345u;
         /* Rising, falling, random, and runs of ties. */
         all[i] = i < 300 ? i : i < 600 ? 900 - i : i < 1000 ? (double)(x % 1000) : (double)(i / 50);
-        struct trace_row row = {.status = "completed",
+        struct trace_row row = {.status = TRACE_COMPLETED,
                                 .latency_ms = all[i],
                                 .ttft_ms = -1,
                                 .prompt_tokens = -1,
