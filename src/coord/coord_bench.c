@@ -311,55 +311,21 @@ static json_t *run_summary(const struct coord_bench *b, double elapsed)
                          (const char *const *)b->nodes, b->n_nodes);
 }
 
-static int store_run(struct coord_bench *b, json_t *sum)
+static int store_run(struct coord_bench *b, json_t *sum, char *err, size_t errlen)
 {
-    sqlite3 *db = trace_store_db(b->c->traces);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(
-            db,
-            "INSERT INTO benchmark_runs (run_id, timestamp, duration_s, total_requests,"
-            " total_failures, total_prompt_tokens, total_completion_tokens, requests_per_sec,"
-            " tokens_per_sec, latency_p50_ms, latency_p95_ms, latency_p99_ms, ttft_p50_ms,"
-            " ttft_p95_ms, ttft_p99_ms, fleet_snapshot, per_model_results, per_node_results,"
-            " peak_utilization, status, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-            " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-            -1, &st, NULL) != SQLITE_OK)
-        return -EIO;
-    static const char *const nums[] = {
-        "total_requests",   "total_failures", "total_prompt_tokens", "total_completion_tokens",
-        "requests_per_sec", "tokens_per_sec", "latency_p50_ms",      "latency_p95_ms",
-        "latency_p99_ms",   "ttft_p50_ms",    "ttft_p95_ms",         "ttft_p99_ms"};
-    sqlite3_bind_text(st, 1, b->run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_double(st, 2, b->started);
-    sqlite3_bind_double(st, 3, b->ended_after_s);
-    for (int i = 0; i < 12; i++) {
-        const json_t *v = json_object_get(sum, nums[i]);
-        if (json_is_integer(v))
-            sqlite3_bind_int64(st, 4 + i, json_integer_value(v));
-        else if (json_is_number(v))
-            sqlite3_bind_double(st, 4 + i, json_number_value(v));
-        else
-            sqlite3_bind_null(st, 4 + i);
-    }
     json_t *config = run_config(b);
-    const json_t *texts[] = {b->snapshot,
-                             json_object_get(sum, "per_model"),
-                             json_object_get(sum, "per_node"),
-                             b->peak,
-                             NULL,
-                             config};
-    for (int i = 0; i < 6; i++) {
-        if (i == 4) {
-            sqlite3_bind_text(st, 20, b->status, -1, SQLITE_TRANSIENT);
-            continue;
-        }
-        char *t = json_dumps(texts[i], JSON_COMPACT);
-        sqlite3_bind_text(st, 16 + i, t ? t : "null", -1, SQLITE_TRANSIENT);
-        free(t);
-    }
+    struct trace_bench_run run = {
+        .run_id = b->run_id,
+        .timestamp = b->started,
+        .duration_s = b->ended_after_s,
+        .summary = sum,
+        .snapshot = b->snapshot,
+        .peak = b->peak,
+        .config = config,
+        .status = b->status,
+    };
+    int rc = trace_store_add_bench_run(b->c->traces, &run, err, errlen);
     json_decref(config);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    sqlite3_finalize(st);
     return rc;
 }
 
@@ -382,9 +348,9 @@ static void bench_finish(struct coord_bench *b, const char *status)
         }
     }
     json_t *sum = run_summary(b, b->ended_after_s);
-    if (!sum || store_run(b, sum) != 0)
-        LOG_ERROR("benchmark %s: cannot save its results in latency.db: %s", b->run_id,
-                  sqlite3_errmsg(trace_store_db(b->c->traces)));
+    char why[256] = "out of memory";
+    if (!sum || store_run(b, sum, why, sizeof why) != 0)
+        LOG_ERROR("benchmark %s: cannot save its results in latency.db: %s", b->run_id, why);
     LOG_INFO("benchmark %s %s after %.1f s: %lld requests, %lld failed, %.2f requests/s, "
              "%.1f tokens/s",
              b->run_id, status, b->ended_after_s,

@@ -27,6 +27,7 @@ struct p75_entry {
 
 struct trace_store {
     sqlite3 *db;
+    sqlite3 *reader; /* read-only: what trace_store_db() hands out */
     sqlite3_stmt *insert_trace;
     sqlite3_stmt *insert_latency;
     struct event *timer;
@@ -543,6 +544,14 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
         trace_store_close(s);
         return NULL;
     }
+    /* Readers get a connection of their own that cannot write: every write is this file's. */
+    if (sqlite3_open_v2(path, &s->reader, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path,
+                 s->reader ? sqlite3_errmsg(s->reader) : "cannot open for reading");
+        trace_store_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->reader, 5000);
     if (version > SCHEMA_VERSION)
         LOG_WARN("%s: schema version %d is newer than this herd's %d", path, version,
                  SCHEMA_VERSION);
@@ -593,6 +602,7 @@ void trace_store_close(struct trace_store *s)
     sqlite3_finalize(s->insert_trace);
     sqlite3_finalize(s->insert_latency);
     sqlite3_close(s->db);
+    sqlite3_close(s->reader);
     for (size_t i = 0; i < s->n_rows; i++)
         row_free(&s->rows[i]);
     free(s->rows);
@@ -666,5 +676,55 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
 struct sqlite3 *trace_store_db(struct trace_store *s)
 {
     trace_store_flush(s);
-    return s->db;
+    return s->reader;
+}
+
+int trace_store_add_bench_run(struct trace_store *s, const struct trace_bench_run *run, char *err,
+                              size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "INSERT INTO benchmark_runs (run_id, timestamp, duration_s, total_requests,"
+            " total_failures, total_prompt_tokens, total_completion_tokens, requests_per_sec,"
+            " tokens_per_sec, latency_p50_ms, latency_p95_ms, latency_p99_ms, ttft_p50_ms,"
+            " ttft_p95_ms, ttft_p99_ms, fleet_snapshot, per_model_results, per_node_results,"
+            " peak_utilization, status, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+            " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
+        return -EIO;
+    }
+    static const char *const nums[] = {
+        "total_requests",   "total_failures", "total_prompt_tokens", "total_completion_tokens",
+        "requests_per_sec", "tokens_per_sec", "latency_p50_ms",      "latency_p95_ms",
+        "latency_p99_ms",   "ttft_p50_ms",    "ttft_p95_ms",         "ttft_p99_ms"};
+    sqlite3_bind_text(st, 1, run->run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 2, run->timestamp);
+    sqlite3_bind_double(st, 3, run->duration_s);
+    for (int i = 0; i < 12; i++) {
+        const json_t *v = json_object_get(run->summary, nums[i]);
+        if (json_is_integer(v))
+            sqlite3_bind_int64(st, 4 + i, json_integer_value(v));
+        else if (json_is_number(v))
+            sqlite3_bind_double(st, 4 + i, json_number_value(v));
+        else
+            sqlite3_bind_null(st, 4 + i);
+    }
+    const json_t *texts[] = {run->snapshot, json_object_get(run->summary, "per_model"),
+                             json_object_get(run->summary, "per_node"), run->peak};
+    for (int i = 0; i < 4; i++) {
+        char *text = json_dumps(texts[i], JSON_COMPACT | JSON_ENCODE_ANY);
+        sqlite3_bind_text(st, 16 + i, text ? text : "null", -1, SQLITE_TRANSIENT);
+        free(text);
+    }
+    sqlite3_bind_text(st, 20, run->status, -1, SQLITE_TRANSIENT);
+    char *config = json_dumps(run->config, JSON_COMPACT);
+    sqlite3_bind_text(st, 21, config ? config : "null", -1, SQLITE_TRANSIENT);
+    free(config);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    if (rc)
+        snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc;
 }

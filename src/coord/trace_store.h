@@ -73,7 +73,24 @@ double trace_store_p75(struct trace_store *s, const char *node_id, const char *m
 /* The newest traces (flushing first), as a JSON array of objects, newest first. */
 json_t *trace_store_recent(struct trace_store *s, int limit);
 
-/* The database after writing what is batched, for read-only queries (analytics). Borrowed. */
+/* A finished dashboard benchmark, for benchmark_runs. Borrowed for the call. */
+struct trace_bench_run {
+    const char *run_id;
+    double timestamp; /* wall time it started */
+    double duration_s;
+    const json_t *summary; /* bench_summary(): totals, rates, percentiles, per_model, per_node */
+    const json_t *snapshot;
+    const json_t *peak;
+    const json_t *config;
+    const char *status; /* "completed", "cancelled" */
+};
+
+/* Writes a benchmark's row now (one when a run ends). 0, or -EIO with SQLite's reason in err. */
+int trace_store_add_bench_run(struct trace_store *s, const struct trace_bench_run *run, char *err,
+                              size_t errlen);
+
+/* A read-only connection to the database, after writing what is batched, for queries
+ * (analytics, the dashboard). Borrowed; it cannot write. */
 struct sqlite3 *trace_store_db(struct trace_store *s);
 
 #endif
