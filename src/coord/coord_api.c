@@ -150,7 +150,7 @@ static void handle_model(struct httpd_req *r, void *arg)
     if (!e) {
         char msg[400];
         snprintf(msg, sizeof msg, "model '%s' not found", id ? id : "");
-        httpd_reply_error_openai(r, 404, msg);
+        httpd_reply_error(r, 404, msg);
     } else {
         httpd_reply_json(r, 200, "application/json",
                          json_pack("{s:s, s:s, s:I, s:s, s:O}", "id", id, "object", "model",
@@ -170,7 +170,7 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
     char err[300];
     json_t *body = jsonx_parse_body(raw, len, err, sizeof err);
     if (!body) {
-        httpd_reply_error_ollama(r, 400, err);
+        httpd_reply_error(r, 400, err);
         return;
     }
     int64_t signed_ms = 0;
@@ -186,7 +186,7 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
         n->last_signed_ms = signed_ms;
     if (rc) {
         LOG_WARN("heartbeat from %s rejected: %s", httpd_req_peer(r), err);
-        httpd_reply_error_ollama(r, rc == -EINVAL ? 400 : 503, err);
+        httpd_reply_error(r, rc == -EINVAL ? 400 : 503, err);
         return;
     }
     if (!n || n->draining) {

@@ -32,14 +32,6 @@ struct coord_auth {
     struct coord_auth_stats stats;
 };
 
-void coord_reply_error(struct httpd_req *r, int status, const char *msg)
-{
-    if (strncmp(httpd_req_path(r), COORD_OPENAI_PREFIX, strlen(COORD_OPENAI_PREFIX)) == 0)
-        httpd_reply_error_openai(r, status, msg);
-    else
-        httpd_reply_error_ollama(r, status, msg);
-}
-
 /* Builds the key table from the settings and the keys file. 0 or -1 with err. */
 static int load_keys(const struct coord_settings *s, struct access *out, struct stat *file_st,
                      char *err, size_t errlen)
@@ -130,9 +122,9 @@ static void refuse(struct coord_auth *a, struct httpd_req *r, const char *event,
         httpd_add_header(r, "WWW-Authenticate", "Bearer realm=\"herd\"");
     a->refusing = true;
     if (client)
-        coord_reply_error(r, status, why);
+        httpd_reply_error(r, status, why);
     else
-        httpd_reply_error_ollama(r, status, why);
+        httpd_reply_error(r, status, why);
     a->refusing = false;
 }
 
@@ -174,7 +166,7 @@ static bool gate(struct httpd_req *r, void *arg)
             snprintf(after, sizeof after, "%d", (int)ceil(retry));
             httpd_add_header(r, "Retry-After", after);
             LOG_DEBUG("%s %s from %s: %s", httpd_req_method_name(r), path, httpd_req_peer(r), msg);
-            coord_reply_error(r, 429, msg);
+            httpd_reply_error(r, 429, msg);
             return false;
         }
     }
@@ -244,7 +236,6 @@ struct coord_auth *coord_auth_new(struct coord *c, char *err, size_t errlen)
     struct timeval tv = {5, 0};
     event_add(a->tick, &tv);
     httpd_set_gate(c->httpd, gate, a);
-    httpd_set_openai_prefix(c->httpd, COORD_OPENAI_PREFIX);
     httpd_set_done(c->httpd, on_done, a);
 
     bool exposed = !loopback(s->host);

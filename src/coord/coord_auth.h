@@ -26,12 +26,6 @@ void coord_auth_free(struct coord_auth *a);
 int coord_auth_heartbeat(struct coord_auth *a, struct httpd_req *r, const json_t *body,
                          int64_t *ts_ms);
 
-/* The OpenAI-compatible API's paths. */
-#define COORD_OPENAI_PREFIX "/v1/"
-
-/* Answers an error in the shape of r's API: OpenAI's under /v1/, Ollama's elsewhere. */
-void coord_reply_error(struct httpd_req *r, int status, const char *msg);
-
 /* Counters for /metrics. */
 struct coord_auth_stats {
     uint64_t refused;      /* 401 and 403 */

@@ -383,7 +383,7 @@ static void bench_reset(struct coord_bench *b)
 
 static void reply_error(struct httpd_req *r, int status, const char *msg)
 {
-    httpd_reply_error_ollama(r, status, msg);
+    httpd_reply_error(r, status, msg);
 }
 
 /* Whether some node has the model and it can chat (a run sends chats: an embedding model

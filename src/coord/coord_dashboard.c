@@ -30,7 +30,7 @@ static bool int_param(struct httpd_req *r, const char *name, long def, long min,
     if (!*v || *end || n < min || n > max) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s must be a number from %ld to %ld", name, min, max);
-        httpd_reply_error_ollama(r, 400, msg);
+        httpd_reply_error(r, 400, msg);
         return false;
     }
     *out = n;
@@ -40,7 +40,7 @@ static bool int_param(struct httpd_req *r, const char *name, long def, long min,
 static void reply(struct httpd_req *r, json_t *o)
 {
     if (!o) {
-        httpd_reply_error_ollama(r, 500, "latency.db could not be read; see herd's log");
+        httpd_reply_error(r, 500, "latency.db could not be read; see herd's log");
         return;
     }
     httpd_reply_json(r, 200, NULL, o, false);
@@ -111,7 +111,7 @@ static void handle_health(struct httpd_req *r, void *arg)
     size_t n = c->registry.n;
     struct health_node *nodes = calloc(n ? n : 1, sizeof *nodes);
     if (!nodes) {
-        httpd_reply_error_ollama(r, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -159,7 +159,7 @@ static void handle_settings(struct httpd_req *r, void *arg)
     json_t *body = jsonx_parse_body(raw, len, err, sizeof err);
     if (!body || runtime_settings_apply(c->settings, body, err, sizeof err) != 0) {
         json_decref(body);
-        httpd_reply_error_ollama(r, 400, err);
+        httpd_reply_error(r, 400, err);
         return;
     }
     char *changes = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);

@@ -80,7 +80,7 @@ static void handle_events(struct httpd_req *r, void *arg)
 {
     struct coord_events *e = arg;
     if (e->n >= EVENTS_CLIENTS_MAX) {
-        httpd_reply_error_ollama(r, 503, "too many dashboards are watching; close one");
+        httpd_reply_error(r, 503, "too many dashboards are watching; close one");
         return;
     }
     struct events_client *k = calloc(1, sizeof *k);
@@ -88,7 +88,7 @@ static void handle_events(struct httpd_req *r, void *arg)
     char *frame = k ? frame_now(e, &len) : NULL;
     if (!frame) {
         free(k);
-        httpd_reply_error_ollama(r, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         return;
     }
     k->e = e;

@@ -148,7 +148,7 @@ static void handle_metrics(struct httpd_req *r, void *arg)
     size_t len = 0;
     char *text = metrics_render(cm->m, &len);
     if (!text) {
-        httpd_reply_error_ollama(r, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         return;
     }
     httpd_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);

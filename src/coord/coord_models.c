@@ -46,7 +46,7 @@ static bool read_target(struct httpd_req *r, struct coord *c, json_t **body, cha
     char err[512];
     *body = jsonx_parse_body(raw, len, err, sizeof err);
     if (!*body) {
-        httpd_reply_error_ollama(r, 400, err);
+        httpd_reply_error(r, 400, err);
         return false;
     }
     const char *name = jsonx_str(*body, "model");
@@ -54,25 +54,25 @@ static bool read_target(struct httpd_req *r, struct coord *c, json_t **body, cha
         name = jsonx_str(*body, "name");
     const char *node_id = jsonx_str(*body, "node_id");
     if (!name || !*name) {
-        httpd_reply_error_ollama(r, 400, "model is required");
+        httpd_reply_error(r, 400, "model is required");
         return false;
     }
     if (model_name_normalize(name, model, model_len) != 0) {
         snprintf(err, sizeof err, "name \"%s\" is invalid", name);
-        httpd_reply_error_ollama(r, 400, err);
+        httpd_reply_error(r, 400, err);
         return false;
     }
     *node = NULL;
     if (!node_id && !node_required)
         return true;
     if (!node_id || !*node_id) {
-        httpd_reply_error_ollama(r, 400, "node_id is required");
+        httpd_reply_error(r, 400, "node_id is required");
         return false;
     }
     *node = registry_find(&c->registry, node_id);
     if (!*node) {
         snprintf(err, sizeof err, "node '%s' is not in the fleet", node_id);
-        httpd_reply_error_ollama(r, 404, err);
+        httpd_reply_error(r, 404, err);
         return false;
     }
     return true;
@@ -115,7 +115,7 @@ static void handle_model_management(struct httpd_req *r, void *arg)
     struct coord *c = arg;
     json_t *uses = analytics_model_use(trace_store_db(c->traces), time_wall(), REC_UNUSED_DAYS);
     if (!uses) {
-        httpd_reply_error_ollama(r, 500, "latency.db could not be read; see herd's log");
+        httpd_reply_error(r, 500, "latency.db could not be read; see herd's log");
         return;
     }
     json_t *nodes = json_array();
@@ -180,14 +180,14 @@ static void handle_pull(struct httpd_req *r, void *arg)
                  n->draining                 ? "draining"
                  : n->status == NODE_OFFLINE ? "offline"
                                              : "without a running Ollama");
-        httpd_reply_error_ollama(r, 503, err);
+        httpd_reply_error(r, 503, err);
         return;
     }
     int status = coord_pull_manual(c, r, model, n, stream, err, sizeof err);
     if (status) {
         LOG_WARN("dashboard: %s asked to pull %s onto %s: refused: %s", httpd_req_peer(r), model,
                  n ? n->id : "the best node", err);
-        httpd_reply_error_ollama(r, status, err);
+        httpd_reply_error(r, status, err);
         return;
     }
     LOG_INFO("dashboard: %s asked to pull %s onto %s", httpd_req_peer(r), model,
@@ -235,7 +235,7 @@ static void on_delete_done(long status, const char *body, size_t len, int rc, co
         LOG_WARN("dashboard: delete of %s from %s asked by %s failed: %s", d->model, d->node_id,
                  d->peer, msg);
         if (d->r)
-            httpd_reply_error_ollama(d->r, reply, msg);
+            httpd_reply_error(d->r, reply, msg);
     } else {
         struct node *n = registry_find(&d->c->registry, d->node_id);
         if (n)
@@ -270,7 +270,7 @@ static void on_unload_done(long status, const char *body, size_t len, int rc, co
     d->up = start_delete(d);
     if (!d->up) {
         if (d->r)
-            httpd_reply_error_ollama(d->r, 503, "cannot start the delete");
+            httpd_reply_error(d->r, 503, "cannot start the delete");
         d->r = NULL;
         delete_free(d);
     }
@@ -335,18 +335,18 @@ static void handle_delete(struct httpd_req *r, void *arg)
                  n->draining                 ? "draining"
                  : n->status == NODE_OFFLINE ? "offline"
                                              : "without a running Ollama");
-        httpd_reply_error_ollama(r, 503, err);
+        httpd_reply_error(r, 503, err);
         return;
     }
     if (coord_pulling(c, model, n->id)) {
         snprintf(err, sizeof err, "%s is being pulled onto %s; delete it when the pull ends", model,
                  n->id);
-        httpd_reply_error_ollama(r, 409, err);
+        httpd_reply_error(r, 409, err);
         return;
     }
     if (!node_has_model(n, model)) {
         snprintf(err, sizeof err, "node %s has no model '%s'", n->id, model);
-        httpd_reply_error_ollama(r, 404, err);
+        httpd_reply_error(r, 404, err);
         return;
     }
     const struct fleet_queue *q = queue_find(&c->queues, n->id, model);
@@ -361,12 +361,12 @@ static void handle_delete(struct httpd_req *r, void *arg)
                  n->id);
         LOG_INFO("dashboard: %s asked to delete %s from %s: refused (in use)", httpd_req_peer(r),
                  model, n->id);
-        httpd_reply_error_ollama(r, 409, err);
+        httpd_reply_error(r, 409, err);
         return;
     }
     struct model_delete *d = calloc(1, sizeof *d);
     if (!d) {
-        httpd_reply_error_ollama(r, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         return;
     }
     d->c = c;
@@ -383,7 +383,7 @@ static void handle_delete(struct httpd_req *r, void *arg)
     if (!d->up) {
         d->r = NULL;
         delete_free(d);
-        httpd_reply_error_ollama(r, 503, "cannot start the delete");
+        httpd_reply_error(r, 503, "cannot start the delete");
         return;
     }
     httpd_req_on_close(r, on_delete_client_gone, d);
@@ -450,7 +450,7 @@ static void handle_recommendations(struct httpd_req *r, void *arg)
     json_decref(demand_rows);
     json_decref(use_rows);
     if (!plan) {
-        httpd_reply_error_ollama(r, 500, "latency.db could not be read; see herd's log");
+        httpd_reply_error(r, 500, "latency.db could not be read; see herd's log");
         return;
     }
     json_object_set_new(plan, "generated_at", json_real(now));

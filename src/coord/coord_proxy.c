@@ -24,15 +24,6 @@ static const struct fwd_endpoint endpoints[] = {
     {"/v1/embeddings", API_OAI_EMBEDDINGS, true, true, true},
 };
 
-static void reply_error(struct httpd_req *r, const struct fwd_endpoint *e, int status,
-                        const char *msg)
-{
-    if (e->openai)
-        httpd_reply_error_openai(r, status, msg);
-    else
-        httpd_reply_error_ollama(r, status, msg);
-}
-
 static bool hop_by_hop(const char *name)
 {
     static const char *const drop[] = {"connection", "keep-alive", "proxy-connection",
@@ -101,7 +92,7 @@ static void handle_inference(struct httpd_req *r, void *arg)
         return;
     }
     if (c->draining) {
-        reply_error(r, rt, 503, "herd is shutting down; try again in a moment");
+        httpd_reply_error(r, 503, "herd is shutting down; try again in a moment");
         return;
     }
     size_t len;
@@ -110,7 +101,7 @@ static void handle_inference(struct httpd_req *r, void *arg)
     json_t *body = jsonx_parse_body(raw, len, err, sizeof err);
     if (!body || !json_is_object(body)) {
         json_decref(body);
-        reply_error(r, rt, 400, body ? "request body must be a JSON object" : err);
+        httpd_reply_error(r, 400, body ? "request body must be a JSON object" : err);
         return;
     }
     const char *sent = jsonx_str(body, "model");
@@ -118,7 +109,7 @@ static void handle_inference(struct httpd_req *r, void *arg)
         sent = jsonx_str(body, "name");
     if (!sent || !*sent) {
         json_decref(body);
-        reply_error(r, rt, 400, "model is required");
+        httpd_reply_error(r, 400, "model is required");
         return;
     }
     struct fwd_request rq;
@@ -127,19 +118,19 @@ static void handle_inference(struct httpd_req *r, void *arg)
     if (model_name_normalize(sent, rq.chain[0], sizeof rq.chain[0]) != 0) {
         snprintf(err, sizeof err, "invalid model name '%s'", sent);
         json_decref(body);
-        reply_error(r, rt, 400, err);
+        httpd_reply_error(r, 400, err);
         return;
     }
     snprintf(rq.model_sent, sizeof rq.model_sent, "%s", sent);
     if (read_chain(&rq, body, err, sizeof err) != 0) {
         json_decref(body);
-        reply_error(r, rt, 400, err);
+        httpd_reply_error(r, 400, err);
         return;
     }
     rq.raw = malloc(len + 1);
     if (!rq.raw) {
         json_decref(body);
-        reply_error(r, rt, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         return;
     }
     memcpy(rq.raw, raw, len);

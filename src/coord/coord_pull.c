@@ -83,7 +83,7 @@ static void pull_answer_watcher(struct pull *p, int status)
                                    "node_id", p->node_id, "duration_s", time_mono() - p->t0),
                          false);
     } else {
-        httpd_reply_error_ollama(r, status, p->error);
+        httpd_reply_error(r, status, p->error);
     }
 }
 

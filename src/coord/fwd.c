@@ -106,15 +106,6 @@ void fwd_request_free(struct fwd_request *rq)
     rq->raw = NULL;
 }
 
-static void reply_error(struct httpd_req *r, const struct fwd_endpoint *e, int status,
-                        const char *msg)
-{
-    if (e->openai)
-        httpd_reply_error_openai(r, status, msg);
-    else
-        httpd_reply_error_ollama(r, status, msg);
-}
-
 /* ---- the holding queue ---- */
 
 static void unhold(struct fwd *f)
@@ -243,7 +234,7 @@ static void fail(struct fwd *f, int status, const char *msg)
     leave_queue(f, FQ_FAILED);
     httpd_req_on_close(f->req, NULL, NULL);
     httpd_add_header(f->req, "X-Fleet-Request-Id", f->id); /* ties the error to its trace */
-    reply_error(f->req, f->rq.endpoint, status, f->error);
+    httpd_reply_error(f->req, status, f->error);
     f->req = NULL;
     record(f, TRACE_FAILED);
     fwd_free(f);
@@ -696,7 +687,7 @@ void fwd_start(struct coord *c, struct httpd_req *r, struct fwd_request *rq)
 {
     struct fwd *f = calloc(1, sizeof *f);
     if (!f) {
-        reply_error(r, rq->endpoint, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         fwd_request_free(rq);
         return;
     }
@@ -715,7 +706,7 @@ void fwd_start(struct coord *c, struct httpd_req *r, struct fwd_request *rq)
     snprintf(f->model, sizeof f->model, "%s", f->rq.chain[0]);
     f->admit = evtimer_new(c->base, on_admit_event, f);
     if (!f->admit) {
-        reply_error(r, f->rq.endpoint, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         fwd_free(f);
         return;
     }

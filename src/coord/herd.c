@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "common/api_error.h"
+
 #include "coord/coord_api.h"
 #include "coord/coord_auth.h"
 #include "coord/coord_bench.h"
@@ -12,6 +14,14 @@
 #include "coord/coord_proxy.h"
 #include "coord/coord_pull.h"
 #include "coord/fwd.h"
+
+/* herd answers errors in the shape of the API asked: OpenAI's under /v1/, Ollama's elsewhere. */
+static void error_format(void *arg, const char *path, int status, const char *msg,
+                         struct httpd_error_body *out)
+{
+    (void)arg;
+    api_error_for_path(path, status, msg, &out->json, &out->content_type, &out->newline);
+}
 
 static void on_drain(struct coord *c)
 {
@@ -27,6 +37,7 @@ struct coord *herd_new(struct event_base *base, struct coord_settings *settings,
     c->hooks.node_gone = fwd_node_gone;
     c->hooks.reap = fwd_reap;
     c->hooks.drain = on_drain;
+    httpd_set_error_format(c->httpd, error_format, NULL);
     c->auth = coord_auth_new(c, err, errlen);
     if (!c->auth) {
         herd_free(c);

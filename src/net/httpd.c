@@ -89,7 +89,8 @@ struct httpd {
     struct httpd_stats stats;
     httpd_gate_fn gate;
     void *gate_arg;
-    char openai_prefix[16]; /* paths whose errors take OpenAI's shape ("" = none) */
+    httpd_error_fn error_fn; /* how errors look (NULL: {"error": msg}) */
+    void *error_arg;
     httpd_done_fn done_fn;
     void *done_arg;
 };
@@ -287,19 +288,16 @@ static void close_after_flush(struct bufferevent *bev, struct evhttp_connection 
     bufferevent_enable(bev, EV_WRITE);
 }
 
-/* Whether an error for this path takes OpenAI's shape. */
-static bool openai_path(const struct httpd *h, const char *path)
+/* An error body for path, in the server's format. A new reference. */
+static void error_body(const struct httpd *h, const char *path, int status, const char *msg,
+                       struct httpd_error_body *out)
 {
-    return h->openai_prefix[0] && strncmp(path, h->openai_prefix, strlen(h->openai_prefix)) == 0;
-}
-
-/* herd's own errors (limits), in the shape of the request's API. */
-static void reply_limit_error(struct httpd_req *r, int status, const char *msg)
-{
-    if (openai_path(r->h, r->path))
-        httpd_reply_error_openai(r, status, msg);
-    else
-        httpd_reply_error_ollama(r, status, msg);
+    memset(out, 0, sizeof *out);
+    out->content_type = "application/json";
+    if (h->error_fn)
+        h->error_fn(h->error_arg, path, status, msg, out);
+    if (!out->json)
+        out->json = json_pack("{s:s}", "error", msg ? msg : "");
 }
 
 /* What a head over the limits is told (as it arrives, or when evhttp hands it over). */
@@ -319,18 +317,16 @@ static void head_limit_text(const struct httpd *h, bool too_many, char *out, siz
 static void conn_refuse(struct httpd_conn *hc, int status, const char *reason, const char *msg)
 {
     const char *path = strchr(hc->head.line0, ' '); /* "POST /v1/chat..." */
-    json_t *err = path && openai_path(hc->h, path + 1)
-                      ? json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type",
-                                  httpd_openai_error_type(status), "param", "code")
-                      : json_pack("{s:s}", "error", msg);
-    char *body = json_dumps(err, JSON_COMPACT);
-    json_decref(err);
+    struct httpd_error_body e;
+    error_body(hc->h, path ? path + 1 : "", status, msg, &e);
+    char *body = json_dumps(e.json, JSON_COMPACT);
+    json_decref(e.json);
     char head[256];
     size_t blen = body ? strlen(body) : 0;
     int hlen = snprintf(head, sizeof head,
-                        "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                         "Connection: close\r\nContent-Length: %zu\r\n\r\n",
-                        status, reason, blen);
+                        status, reason, e.content_type, blen);
     if (hc->head_timer)
         event_del(hc->head_timer);
     hc->state = CONN_BUSY; /* nothing more is read */
@@ -658,7 +654,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
     r->body_len = evbuffer_get_length(in);
     r->body = malloc(r->body_len + 1);
     if (!r->path || !r->body) {
-        httpd_reply_error_ollama(r, 503, "out of memory");
+        httpd_reply_error(r, 503, "out of memory");
         return;
     }
     evbuffer_remove(in, r->body, r->body_len);
@@ -698,7 +694,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
         h->stats.refused_conn_limit++;
         httpd_add_header(r, "Connection", "close");
         httpd_add_header(r, "Retry-After", "1");
-        reply_limit_error(r, 429, msg);
+        httpd_reply_error(r, 429, msg);
         return;
     }
     size_t n_headers = 0;
@@ -710,7 +706,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
         head_limit_text(h, n_headers > h->limits.max_header_count, msg, sizeof msg);
         h->stats.header_too_large++;
         httpd_add_header(r, "Connection", "close");
-        reply_limit_error(r, 431, msg);
+        httpd_reply_error(r, 431, msg);
         return;
     }
 
@@ -931,9 +927,10 @@ void httpd_set_gate(struct httpd *h, httpd_gate_fn fn, void *arg)
     h->gate_arg = arg;
 }
 
-void httpd_set_openai_prefix(struct httpd *h, const char *prefix)
+void httpd_set_error_format(struct httpd *h, httpd_error_fn fn, void *arg)
 {
-    snprintf(h->openai_prefix, sizeof h->openai_prefix, "%s", prefix ? prefix : "");
+    h->error_fn = fn;
+    h->error_arg = arg;
 }
 
 void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg)
@@ -1055,37 +1052,11 @@ void httpd_reply_text(struct httpd_req *r, int status, const char *text)
     httpd_reply(r, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-void httpd_reply_error_ollama(struct httpd_req *r, int status, const char *msg)
+void httpd_reply_error(struct httpd_req *r, int status, const char *msg)
 {
-    httpd_reply_json(r, status, "application/json; charset=utf-8",
-                     json_pack("{s:s}", "error", msg ? msg : ""), false);
-}
-
-const char *httpd_openai_error_type(int status)
-{
-    switch (status) {
-    case 400:
-    case 413:
-    case 422:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return "api_error";
-    }
-}
-
-void httpd_reply_error_openai(struct httpd_req *r, int status, const char *msg)
-{
-    json_t *err = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg ? msg : "", "type",
-                            httpd_openai_error_type(status), "param", "code");
-    httpd_reply_json(r, status, "application/json", err, true);
+    struct httpd_error_body e;
+    error_body(r->h, r->path, status, msg, &e);
+    httpd_reply_json(r, status, e.content_type, e.json, e.newline);
 }
 
 void httpd_stream_start(struct httpd_req *r, int status, const char *content_type)

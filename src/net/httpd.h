@@ -66,6 +66,15 @@ typedef bool (*httpd_gate_fn)(struct httpd_req *r, void *arg);
 /* Told of every request when it is finished: status is what was answered (0 when the client
  * left first, or the reply was aborted before it started). */
 typedef void (*httpd_done_fn)(struct httpd_req *r, int status, void *arg);
+/* An error body as an API writes it. */
+struct httpd_error_body {
+    json_t *json;             /* a new reference */
+    const char *content_type; /* static */
+    bool newline;             /* a newline after the JSON */
+};
+/* Builds the error body for a request to path into *out. */
+typedef void (*httpd_error_fn)(void *arg, const char *path, int status, const char *msg,
+                               struct httpd_error_body *out);
 
 /* Creates a server on base. limits may be NULL for the defaults (zero fields take defaults
  * too). Returns NULL on allocation failure. Free with httpd_free. Sets SIGPIPE to be ignored
@@ -83,9 +92,10 @@ int httpd_use_tls(struct httpd *h, const char *cert_file, const char *key_file, 
 
 /* Sets the gate run before every route's handler (NULL: none). */
 void httpd_set_gate(struct httpd *h, httpd_gate_fn fn, void *arg);
-/* The server's own errors (limits) take OpenAI's shape on paths starting with prefix (copied,
- * at most 15 bytes; NULL or "": never), Ollama's {"error": msg} elsewhere. */
-void httpd_set_openai_prefix(struct httpd *h, const char *prefix);
+/* Sets how errors look (httpd_reply_error, and the server's own: limits, broken heads): fn
+ * builds the body for a request's path and status, and says its content type. NULL: the
+ * default, {"error": msg} as application/json. */
+void httpd_set_error_format(struct httpd *h, httpd_error_fn fn, void *arg);
 /* Sets the observer of finished requests (NULL: none). */
 void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg);
 
@@ -165,14 +175,8 @@ void httpd_reply_json(struct httpd_req *r, int status, const char *content_type,
                       bool extra_newline);
 /* Replies with plain text ("text/plain; charset=utf-8"). */
 void httpd_reply_text(struct httpd_req *r, int status, const char *text);
-/* Ollama's error shape: {"error":"msg"}, application/json; charset=utf-8. */
-void httpd_reply_error_ollama(struct httpd_req *r, int status, const char *msg);
-/* OpenAI's error shape: {"error":{"message","type","param":null,"code":null}}, with the type
- * derived from the status (400 invalid_request_error, 401 authentication_error, 404
- * not_found_error, 429 rate_limit_error, else api_error). */
-void httpd_reply_error_openai(struct httpd_req *r, int status, const char *msg);
-/* The OpenAI error type for a status. */
-const char *httpd_openai_error_type(int status);
+/* Replies with an error in the shape the server's error format gives r's path. */
+void httpd_reply_error(struct httpd_req *r, int status, const char *msg);
 
 /* Starts a streamed reply (chunked transfer encoding). */
 void httpd_stream_start(struct httpd_req *r, int status, const char *content_type);

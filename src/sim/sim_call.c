@@ -15,14 +15,6 @@ static bool is_openai(const struct sim_call *c)
     return c->api == SIM_API_OAI_CHAT || c->api == SIM_API_OAI_COMPLETION;
 }
 
-void sim_reply_error(struct httpd_req *r, bool openai, int status, const char *msg)
-{
-    if (openai)
-        httpd_reply_error_openai(r, status, msg);
-    else
-        httpd_reply_error_ollama(r, status, msg);
-}
-
 struct sim_call *sim_call_new(struct sim_node *n, struct httpd_req *r, enum sim_call_api api)
 {
     struct sim_call *c = calloc(1, sizeof *c);
@@ -516,7 +508,7 @@ static void on_error(struct sim_job *j, int status, const char *msg, void *arg)
 void sim_call_fail(struct sim_call *c, int status, const char *msg)
 {
     if (c->req)
-        sim_reply_error(c->req, is_openai(c), status, msg);
+        httpd_reply_error(c->req, status, msg);
     c->req = NULL;
     sim_call_free(c);
 }
@@ -579,19 +571,19 @@ void sim_call_run(struct sim_call *c, struct sim_job_params *p)
     }
 }
 
-json_t *sim_read_body(struct httpd_req *r, bool openai)
+json_t *sim_read_body(struct httpd_req *r)
 {
     size_t len;
     const char *body = httpd_req_body(r, &len);
     char err[256];
     json_t *o = jsonx_parse_body(body, len, err, sizeof err);
     if (!o) {
-        sim_reply_error(r, openai, 400, err);
+        httpd_reply_error(r, 400, err);
         return NULL;
     }
     if (!json_is_object(o)) {
         json_decref(o);
-        sim_reply_error(r, openai, 400, "request body must be a JSON object");
+        httpd_reply_error(r, 400, "request body must be a JSON object");
         return NULL;
     }
     return o;

@@ -72,9 +72,6 @@ void sim_call_fail(struct sim_call *c, int status, const char *msg);
 
 /* Reads a request body that must be a JSON object. On failure replies 400 in the API's shape
  * (which frees r) and returns NULL; else the caller owns the returned reference. */
-json_t *sim_read_body(struct httpd_req *r, bool openai);
-
-/* Error reply in the shape of an API family (native or OpenAI). */
-void sim_reply_error(struct httpd_req *r, bool openai, int status, const char *msg);
+json_t *sim_read_body(struct httpd_req *r);
 
 #endif

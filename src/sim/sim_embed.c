@@ -23,11 +23,6 @@ static void embed_free(struct embed_call *c)
     free(c);
 }
 
-static bool openai(const struct embed_call *c)
-{
-    return c->er.api == SIM_EMBED_OPENAI;
-}
-
 static int dims_of(const struct embed_call *c)
 {
     int dim = c->er.model.embedding_length > 0 ? c->er.model.embedding_length : 768;
@@ -139,7 +134,7 @@ static void on_error(struct sim_job *j, int status, const char *msg, void *arg)
 {
     (void)j;
     struct embed_call *c = arg;
-    sim_reply_error(c->req, openai(c), status, msg);
+    httpd_reply_error(c->req, status, msg);
     embed_free(c);
 }
 
@@ -163,7 +158,7 @@ void sim_embed_run(struct sim_node *n, struct httpd_req *r, struct sim_embed_req
     struct embed_call *c = calloc(1, sizeof *c);
     if (!c) {
         json_decref(er->inputs);
-        sim_reply_error(r, er->api == SIM_EMBED_OPENAI, 500, "out of memory");
+        httpd_reply_error(r, 500, "out of memory");
         return;
     }
     c->node = n;
@@ -186,7 +181,7 @@ void sim_embed_run(struct sim_node *n, struct httpd_req *r, struct sim_embed_req
         sim_tokenize_append(&p.prompt, json_string_value(s), json_string_length(s));
         if (!er->truncate && (int64_t)(p.prompt.n - before) > ctx) {
             sim_tokens_free(&p.prompt);
-            sim_reply_error(r, openai(c), 400, "the input length exceeds the context length");
+            httpd_reply_error(r, 400, "the input length exceeds the context length");
             embed_free(c);
             return;
         }
@@ -196,11 +191,11 @@ void sim_embed_run(struct sim_node *n, struct httpd_req *r, struct sim_embed_req
     if (sim_faults_take(&n->faults, er->model.name, httpd_req_path(r), &f)) {
         if (f.kind == SIM_FAULT_FAIL || f.kind == SIM_FAULT_QUEUE_FULL) {
             sim_tokens_free(&p.prompt);
-            sim_reply_error(r, openai(c), f.kind == SIM_FAULT_FAIL ? f.status : 503,
-                            f.kind == SIM_FAULT_FAIL
-                                ? f.message
-                                : "server busy, please try again.  maximum pending requests "
-                                  "exceeded");
+            httpd_reply_error(r, f.kind == SIM_FAULT_FAIL ? f.status : 503,
+                              f.kind == SIM_FAULT_FAIL
+                                  ? f.message
+                                  : "server busy, please try again.  maximum pending requests "
+                                    "exceeded");
             embed_free(c);
             return;
         }
@@ -221,7 +216,7 @@ void sim_embed_run(struct sim_node *n, struct httpd_req *r, struct sim_embed_req
     c->job = sim_job_submit(n->engine, &p, &callbacks, c);
     if (!c->job) {
         httpd_req_on_close(r, NULL, NULL);
-        sim_reply_error(r, openai(c), 500, "out of memory");
+        httpd_reply_error(r, 500, "out of memory");
         embed_free(c);
     }
 }

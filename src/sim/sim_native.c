@@ -147,18 +147,18 @@ static void handle_show(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = sim_read_body(r, false);
+    json_t *body = sim_read_body(r);
     if (!body)
         return;
     const char *name = model_field(body);
     char norm[SIM_NAME_MAX];
     struct sim_model_spec *s = sim_node_find_model(n, name, norm, sizeof norm);
     if (!name || !*name) {
-        httpd_reply_error_ollama(r, 400, "model is required");
+        httpd_reply_error(r, 400, "model is required");
     } else if (!s) {
         char msg[300];
         snprintf(msg, sizeof msg, "model '%s' not found", norm[0] ? norm : name);
-        httpd_reply_error_ollama(r, 404, msg);
+        httpd_reply_error(r, 404, msg);
     } else {
         char key[64], ts[64];
         time_rfc3339_local(s->modified_at, ts, sizeof ts);
@@ -188,24 +188,24 @@ static void handle_delete(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = sim_read_body(r, false);
+    json_t *body = sim_read_body(r);
     if (!body)
         return;
     const char *name = model_field(body);
     char norm[SIM_NAME_MAX];
     struct sim_fault f;
     if (!name || !*name) {
-        httpd_reply_error_ollama(r, 400, "model is required");
+        httpd_reply_error(r, 400, "model is required");
     } else if (model_name_normalize(name, norm, sizeof norm) != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "name \"%s\" is invalid", name);
-        httpd_reply_error_ollama(r, 400, msg);
+        httpd_reply_error(r, 400, msg);
     } else if (sim_faults_take(&n->faults, norm, "/api/delete", &f) && f.kind == SIM_FAULT_FAIL) {
-        httpd_reply_error_ollama(r, f.status, f.message);
+        httpd_reply_error(r, f.status, f.message);
     } else if (sim_machine_remove_model(&n->machine, norm) != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "model '%s' not found", name);
-        httpd_reply_error_ollama(r, 404, msg);
+        httpd_reply_error(r, 404, msg);
     } else {
         LOG_INFO("node %s: deleted %s", n->machine.spec.name, norm);
         httpd_reply(r, 200, NULL, NULL, 0);
@@ -302,7 +302,7 @@ static void pull_step(evutil_socket_t fd, short what, void *arg)
                           json_pack("{s:s}", "error", "pull model manifest: file does not exist"));
                 httpd_stream_end(p->req);
             } else {
-                httpd_reply_error_ollama(p->req, 500, "pull model manifest: file does not exist");
+                httpd_reply_error(p->req, 500, "pull model manifest: file does not exist");
             }
             pull_free(p);
             return;
@@ -361,27 +361,26 @@ static void handle_pull(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = sim_read_body(r, false);
+    json_t *body = sim_read_body(r);
     if (!body)
         return;
     const char *name = model_field(body);
     char norm[SIM_NAME_MAX];
     if (!name || !*name || model_name_normalize(name, norm, sizeof norm) != 0) {
         json_decref(body);
-        httpd_reply_error_ollama(r, 400,
-                                 name && *name ? "invalid model name" : "model is required");
+        httpd_reply_error(r, 400, name && *name ? "invalid model name" : "model is required");
         return;
     }
     struct sim_fault f;
     if (sim_faults_take(&n->faults, norm, "/api/pull", &f) && f.kind == SIM_FAULT_FAIL) {
         json_decref(body);
-        httpd_reply_error_ollama(r, f.status, f.message);
+        httpd_reply_error(r, f.status, f.message);
         return;
     }
     struct pull *p = calloc(1, sizeof *p);
     if (!p) {
         json_decref(body);
-        httpd_reply_error_ollama(r, 500, "out of memory");
+        httpd_reply_error(r, 500, "out of memory");
         return;
     }
     p->node = n;
@@ -733,8 +732,7 @@ void sim_generate_request(struct sim_node *n, struct httpd_req *r, enum sim_call
     struct sim_call *c = sim_call_new(n, r, api);
     if (!c) {
         json_decref(body);
-        sim_reply_error(r, api == SIM_API_OAI_CHAT || api == SIM_API_OAI_COMPLETION, 500,
-                        "out of memory");
+        httpd_reply_error(r, 500, "out of memory");
         return;
     }
     struct sim_job_params p;
@@ -768,7 +766,7 @@ static void handle_generating(struct httpd_req *r, void *arg)
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
     bool chat = strcmp(httpd_req_path(r), "/api/chat") == 0;
-    json_t *body = sim_read_body(r, false); /* replies and frees r on failure */
+    json_t *body = sim_read_body(r); /* replies and frees r on failure */
     if (body)
         sim_generate_request(n, r, chat ? SIM_API_CHAT : SIM_API_GENERATE, body);
 }
@@ -777,7 +775,7 @@ static void handle_embed(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = sim_read_body(r, false);
+    json_t *body = sim_read_body(r);
     if (!body)
         return;
     bool legacy = strcmp(httpd_req_path(r), "/api/embeddings") == 0;
@@ -837,7 +835,7 @@ static void handle_embed(struct httpd_req *r, void *arg)
     json_decref(body);
     if (rc) {
         json_decref(er.inputs);
-        httpd_reply_error_ollama(r, rc, err);
+        httpd_reply_error(r, rc, err);
         return;
     }
     sim_embed_run(n, r, &er);

@@ -129,14 +129,14 @@ static void handle_chat(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = sim_read_body(r, true);
+    json_t *body = sim_read_body(r);
     if (!body)
         return;
     char err[300];
     json_t *msgs = json_object_get(body, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
         json_decref(body);
-        httpd_reply_error_openai(r, 400, "[] is too short - 'messages'");
+        httpd_reply_error(r, 400, "[] is too short - 'messages'");
         return;
     }
     json_t *native = json_object();
@@ -151,7 +151,7 @@ static void handle_chat(struct httpd_req *r, void *arg)
             json_decref(out_msgs);
             json_decref(native);
             json_decref(body);
-            httpd_reply_error_openai(r, 400, err);
+            httpd_reply_error(r, 400, err);
             return;
         }
         json_array_append_new(out_msgs, c);
@@ -188,7 +188,7 @@ static void handle_chat(struct httpd_req *r, void *arg)
             snprintf(err, sizeof err, "invalid reasoning value: '%s'", effort);
             json_decref(native);
             json_decref(body);
-            httpd_reply_error_openai(r, 400, err);
+            httpd_reply_error(r, 400, err);
             return;
         }
     }
@@ -203,13 +203,13 @@ static void handle_completions(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = sim_read_body(r, true);
+    json_t *body = sim_read_body(r);
     if (!body)
         return;
     json_t *prompt = json_object_get(body, "prompt");
     if (!json_is_string(prompt)) {
         json_decref(body);
-        httpd_reply_error_openai(r, 400, "prompt must be a string");
+        httpd_reply_error(r, 400, "prompt must be a string");
         return;
     }
     json_t *native = json_pack("{s:O}", "prompt", prompt);
@@ -266,7 +266,7 @@ static void handle_model(struct httpd_req *r, void *arg)
         char msg[400];
         snprintf(msg, sizeof msg, "model '%s' not found", norm[0] ? norm : id ? id : "");
         free(id);
-        httpd_reply_error_openai(r, 404, msg);
+        httpd_reply_error(r, 404, msg);
         return;
     }
     httpd_reply_json(r, 200, "application/json", model_object(s, id), true);
@@ -277,7 +277,7 @@ static void handle_embeddings(struct httpd_req *r, void *arg)
 {
     struct sim_node *n = arg;
     sim_node_log_request(n, r);
-    json_t *body = sim_read_body(r, true);
+    json_t *body = sim_read_body(r);
     if (!body)
         return;
     struct sim_embed_request er;
@@ -332,7 +332,7 @@ static void handle_embeddings(struct httpd_req *r, void *arg)
     json_decref(body);
     if (rc) {
         json_decref(er.inputs);
-        httpd_reply_error_openai(r, rc, err);
+        httpd_reply_error(r, rc, err);
         return;
     }
     sim_embed_run(n, r, &er);

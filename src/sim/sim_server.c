@@ -1,5 +1,7 @@
 #include "sim/sim_server.h"
 
+#include "common/api_error.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,14 @@
 #include "common/timeutil.h"
 
 #define LOG_BODY_MAX (64 * 1024)
+
+/* Errors in the shape of the API asked, as Ollama writes them: OpenAI's under /v1/. */
+static void error_format(void *arg, const char *path, int status, const char *msg,
+                         struct httpd_error_body *out)
+{
+    (void)arg;
+    api_error_for_path(path, status, msg, &out->json, &out->content_type, &out->newline);
+}
 
 struct sim_node *sim_node_start(struct event_base *base, const struct sim_node_config *cfg,
                                 char *err, size_t errlen)
@@ -39,6 +49,8 @@ struct sim_node *sim_node_start(struct event_base *base, const struct sim_node_c
 
     n->engine = sim_engine_new(base, &n->machine, cfg->time_scale);
     n->httpd = httpd_new(base, NULL);
+    if (n->httpd)
+        httpd_set_error_format(n->httpd, error_format, NULL);
     if (!n->engine || !n->httpd) {
         snprintf(err, errlen, "out of memory");
         sim_node_free(n);
@@ -175,12 +187,12 @@ static void handle_fault(struct httpd_req *r, void *arg)
         struct sim_fault f;
         if (!o || sim_fault_from_json(o, &f, err, sizeof err) != 0) {
             json_decref(o);
-            httpd_reply_error_ollama(r, 400, err);
+            httpd_reply_error(r, 400, err);
             return;
         }
         json_decref(o);
         if (sim_faults_add(&n->faults, &f) != 0) {
-            httpd_reply_error_ollama(r, 400, "too many faults; DELETE /_sim/fault first");
+            httpd_reply_error(r, 400, "too many faults; DELETE /_sim/fault first");
             return;
         }
         sim_engine_set_slowdown(n->engine, sim_faults_slowdown(&n->faults));

@@ -16,6 +16,7 @@
 
 #include "common/hbuf.h"
 #include "net/httpc.h"
+#include "common/api_error.h"
 #include "net/httpd.h"
 
 #define CHUNK 16384
@@ -110,10 +111,18 @@ static void handle_echo(struct httpd_req *r, void *arg)
 static void handle_errors(struct httpd_req *r, void *arg)
 {
     (void)arg;
-    if (httpd_req_query(r, "openai"))
-        httpd_reply_error_openai(r, 404, "model 'x' not found");
+    if (strncmp(httpd_req_path(r), "/v1/", 4) == 0)
+        httpd_reply_error(r, 404, "model 'x' not found");
     else
-        httpd_reply_error_ollama(r, 503, "busy");
+        httpd_reply_error(r, 503, "busy");
+}
+
+/* The error format herd and herd-sim give their servers. */
+static void error_format(void *arg, const char *path, int status, const char *msg,
+                         struct httpd_error_body *out)
+{
+    (void)arg;
+    api_error_for_path(path, status, msg, &out->json, &out->content_type, &out->newline);
 }
 
 /* ---- loop helpers ---- */
@@ -149,6 +158,8 @@ static int setup(void **state)
     httpd_route(server, HTTPD_GET, "/hang", handle_hang, NULL);
     httpd_route(server, HTTPD_POST, "/echo", handle_echo, NULL);
     httpd_route(server, HTTPD_GET, "/errors", handle_errors, NULL);
+    httpd_route(server, HTTPD_GET, "/v1/errors", handle_errors, NULL);
+    httpd_set_error_format(server, error_format, NULL);
     assert_int_equal(httpd_listen(server, "127.0.0.1", 0, &port), 0);
     client = httpc_new(base);
     assert_non_null(client);
@@ -216,7 +227,7 @@ static void fetch_echo_and_error_shapes(void **state)
     assert_string_equal(e.body, "{\"error\":\"busy\"}");
 
     struct fetched oa = {0};
-    struct httpc_opts o3 = {.url = url("/errors?openai=1")};
+    struct httpc_opts o3 = {.url = url("/v1/errors")};
     httpc_fetch(client, &o3, 1024, on_fetched, &oa);
     assert_true(run_until(&oa.done, 5000));
     assert_int_equal(oa.status, 404);
