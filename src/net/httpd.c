@@ -1,10 +1,9 @@
 #include "net/httpd.h"
-#include "net/http_head.h"
+#include "net/httpd_conn.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
@@ -19,7 +18,6 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include "common/hash.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -32,42 +30,6 @@ struct httpd_route {
     void *arg;
 };
 
-/* Where a connection is in its current request, as far as its bytes tell. */
-enum conn_state {
-    CONN_IDLE, /* between requests */
-    CONN_HEAD, /* receiving the request line and headers: the header deadline runs */
-    CONN_BODY, /* headers done, body coming */
-    CONN_BUSY, /* request handed to a handler */
-};
-
-/* Open connections of one client address. */
-struct httpd_addr {
-    struct httpd_addr *next;
-    size_t conns;
-    char addr[64];
-};
-
-#define ADDR_BUCKETS 256
-
-/* One client connection, from accept to close. */
-struct httpd_conn {
-    struct httpd *h;
-    struct evhttp_connection *evcon;
-    struct bufferevent *bev;
-    evutil_socket_t fd;
-    struct evbuffer_cb_entry *in_cb;
-    struct event *head_timer;
-    LIST_ENTRY(httpd_conn) link;
-    struct httpd_req *req; /* the request being handled, until its reply leaves our hands */
-    struct httpd_addr *addr;
-    enum conn_state state;
-    struct http_head head;   /* the head being read */
-    struct event *refuse_ev; /* answers a head over the limits, from the loop */
-    bool over_limit;         /* opened when its address already had the most it may */
-    bool tls;
-    bool served; /* at least one request arrived */
-};
-
 struct httpd {
     struct event_base *base;
     struct evhttp *http;
@@ -77,20 +39,10 @@ struct httpd {
     LIST_HEAD(, httpd_req) active;
     size_t n_active;
     size_t n_flushing; /* replies handed to evhttp and not yet written out */
-    SSL_CTX *tls;
-    /* Connections accepted by evhttp in this turn of the loop, taken in by on_accepted. */
-    struct bufferevent **pending;
-    size_t n_pending, cap_pending;
-    struct event *accept_ev;
-    LIST_HEAD(, httpd_conn) conns;
-    struct httpd_conn **by_fd; /* open connections by socket, to find a request's own */
-    size_t cap_by_fd;
-    struct httpd_addr *addrs[ADDR_BUCKETS];
+    struct httpd_conns conns;
     struct httpd_stats stats;
     httpd_gate_fn gate;
     void *gate_arg;
-    httpd_error_fn error_fn; /* how errors look (NULL: {"error": msg}) */
-    void *error_arg;
     httpd_done_fn done_fn;
     void *done_arg;
 };
@@ -204,370 +156,6 @@ static void stop_watch(struct httpd_req *r)
 
 /* ---- connections ---- */
 
-static unsigned addr_hash(const char *a)
-{
-    return (unsigned)(hash_str(a, 0) % ADDR_BUCKETS);
-}
-
-static struct httpd_addr *addr_get(struct httpd *h, const char *a)
-{
-    unsigned b = addr_hash(a);
-    for (struct httpd_addr *e = h->addrs[b]; e; e = e->next)
-        if (strcmp(e->addr, a) == 0)
-            return e;
-    struct httpd_addr *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    snprintf(e->addr, sizeof e->addr, "%s", a);
-    e->next = h->addrs[b];
-    h->addrs[b] = e;
-    return e;
-}
-
-static void addr_put(struct httpd *h, struct httpd_addr *e)
-{
-    if (!e || --e->conns > 0)
-        return;
-    struct httpd_addr **pp = &h->addrs[addr_hash(e->addr)];
-    while (*pp && *pp != e)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = e->next;
-    free(e);
-}
-
-static struct httpd_conn *conn_of(struct httpd *h, struct evhttp_connection *evcon)
-{
-    if (!evcon)
-        return NULL;
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-    if (fd < 0 || (size_t)fd >= h->cap_by_fd)
-        return NULL;
-    struct httpd_conn *hc = h->by_fd[fd];
-    return hc && hc->evcon == evcon ? hc : NULL;
-}
-
-static void conn_free(struct httpd_conn *hc)
-{
-    struct httpd *h = hc->h;
-    if (hc->in_cb)
-        evbuffer_remove_cb_entry(bufferevent_get_input(hc->bev), hc->in_cb);
-    if (hc->head_timer)
-        event_free(hc->head_timer);
-    if (hc->refuse_ev)
-        event_free(hc->refuse_ev);
-    if (hc->fd >= 0 && (size_t)hc->fd < h->cap_by_fd && h->by_fd[hc->fd] == hc)
-        h->by_fd[hc->fd] = NULL;
-    addr_put(h, hc->addr);
-    LIST_REMOVE(hc, link);
-    h->stats.connections--;
-    free(hc);
-}
-
-/* An aborted connection first delivers what was already queued, then closes. evhttp has no
- * notion of this, so the connection's bufferevent gets our callbacks for its last moments. */
-static void on_abort_flushed(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    evhttp_connection_free(arg);
-}
-
-static void on_abort_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
-    (void)what;
-    evhttp_connection_free(arg);
-}
-
-/* Closes the connection once what is queued for it has been written: its bufferevent gets
- * our callbacks for its last moments. */
-static void close_after_flush(struct bufferevent *bev, struct evhttp_connection *conn)
-{
-    bufferevent_setcb(bev, NULL, on_abort_flushed, on_abort_event, conn);
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    bufferevent_enable(bev, EV_WRITE);
-}
-
-/* An error body for path, in the server's format. A new reference. */
-static void error_body(const struct httpd *h, const char *path, int status, const char *msg,
-                       struct httpd_error_body *out)
-{
-    memset(out, 0, sizeof *out);
-    out->content_type = "application/json";
-    if (h->error_fn)
-        h->error_fn(h->error_arg, path, status, msg, out);
-    if (!out->json)
-        out->json = json_pack("{s:s}", "error", msg ? msg : "");
-}
-
-/* What a head over the limits is told (as it arrives, or when evhttp hands it over). */
-static void head_limit_text(const struct httpd *h, bool too_many, char *out, size_t outlen)
-{
-    if (too_many)
-        snprintf(out, outlen, "too many request headers: more than %zu",
-                 h->limits.max_header_count);
-    else
-        snprintf(out, outlen, "request headers too large: more than %zu bytes",
-                 h->limits.max_header_bytes);
-}
-
-/* Answers a request that evhttp never completed (its head broke a limit) straight from here,
- * in the shape of its API as its request line tells, and closes the connection once the
- * answer is out. Works the same over TLS. */
-static void conn_refuse(struct httpd_conn *hc, int status, const char *reason, const char *msg)
-{
-    const char *path = strchr(hc->head.line0, ' '); /* "POST /v1/chat..." */
-    struct httpd_error_body e;
-    error_body(hc->h, path ? path + 1 : "", status, msg, &e);
-    char *body = json_dumps(e.json, JSON_COMPACT);
-    json_decref(e.json);
-    char head[256];
-    size_t blen = body ? strlen(body) : 0;
-    int hlen = snprintf(head, sizeof head,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-                        "Connection: close\r\nContent-Length: %zu\r\n\r\n",
-                        status, reason, e.content_type, blen);
-    if (hc->head_timer)
-        event_del(hc->head_timer);
-    hc->state = CONN_BUSY; /* nothing more is read */
-    struct bufferevent *bev = hc->bev;
-    bufferevent_disable(bev, EV_READ);
-    struct evbuffer *in = bufferevent_get_input(bev);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    bufferevent_write(bev, head, (size_t)hlen);
-    if (body)
-        bufferevent_write(bev, body, blen);
-    free(body);
-    close_after_flush(bev, hc->evcon);
-}
-
-/* A client that starts a request and does not finish its headers in time holds a connection
- * for nothing (slowloris): it is told so and cut. */
-static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct httpd_conn *hc = arg;
-    hc->h->stats.header_timeouts++;
-    LOG_WARN("client %s did not send its request headers within %.0f s: connection closed",
-             hc->addr ? hc->addr->addr : "?", hc->h->limits.header_timeout_s);
-    conn_refuse(hc, 408, "Request Timeout",
-                "the request's headers did not arrive in time; connection closed");
-}
-
-/* The head broke a limit while it arrived (seen in on_input, answered from the loop). */
-static void on_refuse(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct httpd_conn *hc = arg;
-    struct httpd *h = hc->h;
-    char msg[160];
-    head_limit_text(h, hc->head.state == HTTP_HEAD_TOO_MANY, msg, sizeof msg);
-    h->stats.header_too_large++;
-    LOG_INFO("client %s: %s; connection closed", hc->addr ? hc->addr->addr : "?", msg);
-    conn_refuse(hc, 431, "Request Header Fields Too Large", msg);
-}
-
-static void head_begin(struct httpd_conn *hc)
-{
-    hc->state = CONN_HEAD;
-    http_head_begin(&hc->head, hc->h->limits.max_header_bytes, hc->h->limits.max_header_count);
-    if (!hc->head_timer)
-        hc->head_timer = evtimer_new(hc->h->base, on_head_timeout, hc);
-    struct timeval tv = time_tv(hc->h->limits.header_timeout_s);
-    if (hc->head_timer)
-        event_add(hc->head_timer, &tv);
-}
-
-/* Counts the head as it arrives (http_head); a head over the limits is answered from the loop. */
-static void head_scan(struct httpd_conn *hc, const unsigned char *p, size_t n)
-{
-    enum http_head_state st = http_head_feed(&hc->head, p, n);
-    if (st == HTTP_HEAD_READING)
-        return;
-    hc->state = CONN_BODY; /* the head ended, or stopped counting: the rest is evhttp's */
-    if (hc->head_timer)
-        event_del(hc->head_timer);
-    if (st == HTTP_HEAD_DONE)
-        return;
-    if (!hc->refuse_ev)
-        hc->refuse_ev = event_new(hc->h->base, -1, 0, on_refuse, hc);
-    if (hc->refuse_ev)
-        event_active(hc->refuse_ev, EV_TIMEOUT, 1);
-}
-
-/* Scans the last n bytes of buf (those just read) while the head lasts. */
-static void head_scan_tail(struct httpd_conn *hc, struct evbuffer *buf, size_t n)
-{
-    size_t len = evbuffer_get_length(buf);
-    if (n > len)
-        n = len; /* some were already consumed: count what is left */
-    if (n == 0)
-        return;
-    struct evbuffer_ptr at;
-    if (evbuffer_ptr_set(buf, &at, len - n, EVBUFFER_PTR_SET) != 0)
-        return;
-    struct evbuffer_iovec v[16];
-    while (n > 0 && hc->state == CONN_HEAD) {
-        int nv = evbuffer_peek(buf, (ev_ssize_t)n, &at, v, 16);
-        if (nv <= 0)
-            return;
-        int used = nv < 16 ? nv : 16;
-        size_t done = 0;
-        for (int i = 0; i < used && done < n; i++) {
-            size_t take = v[i].iov_len < n - done ? v[i].iov_len : n - done;
-            head_scan(hc, v[i].iov_base, take);
-            done += take;
-        }
-        n -= done;
-        if (n && evbuffer_ptr_set(buf, &at, done, EVBUFFER_PTR_ADD) != 0)
-            return;
-    }
-}
-
-static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    struct httpd_conn *hc = arg;
-    if (info->n_added == 0)
-        return;
-    if (hc->state == CONN_IDLE)
-        head_begin(hc);
-    if (hc->state == CONN_HEAD)
-        head_scan_tail(hc, buf, info->n_added);
-}
-
-static void on_conn_close(struct evhttp_connection *conn, void *arg);
-
-static void conn_open(struct httpd *h, struct bufferevent *bev, bool tls)
-{
-    /* evhttp made the connection the bufferevent's owner (its callbacks' argument). */
-    bufferevent_data_cb rcb, wcb;
-    bufferevent_event_cb ecb;
-    void *owner = NULL;
-    bufferevent_getcb(bev, &rcb, &wcb, &ecb, &owner);
-    struct evhttp_connection *evcon = owner;
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    if (!evcon || fd < 0)
-        return;
-    struct httpd_conn *hc = calloc(1, sizeof *hc);
-    if ((size_t)fd >= h->cap_by_fd) {
-        size_t cap = h->cap_by_fd ? h->cap_by_fd : 256;
-        while (cap <= (size_t)fd)
-            cap *= 2;
-        struct httpd_conn **p = realloc(h->by_fd, cap * sizeof *p);
-        if (p) {
-            memset(p + h->cap_by_fd, 0, (cap - h->cap_by_fd) * sizeof *p);
-            h->by_fd = p;
-            h->cap_by_fd = cap;
-        }
-    }
-    if (!hc || (size_t)fd >= h->cap_by_fd) {
-        free(hc);
-        evhttp_connection_free(evcon); /* out of memory: no untracked connections */
-        return;
-    }
-    hc->h = h;
-    hc->evcon = evcon;
-    hc->bev = bev;
-    hc->fd = fd;
-    hc->tls = tls;
-    LIST_INSERT_HEAD(&h->conns, hc, link);
-    h->stats.connections++;
-    h->stats.accepted++;
-    h->by_fd[fd] = hc;
-    char *peer = NULL;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(evcon, &peer, &port);
-    hc->addr = addr_get(h, peer ? peer : "");
-    if (hc->addr && ++hc->addr->conns > h->limits.max_conns_per_addr &&
-        h->limits.max_conns_per_addr > 0)
-        hc->over_limit = true;
-    hc->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input, hc);
-    evhttp_connection_set_closecb(evcon, on_conn_close, hc);
-}
-
-/* evhttp has set up the connections accepted in this turn: take them in. */
-static void on_accepted(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct httpd *h = arg;
-    for (size_t i = 0; i < h->n_pending; i++) {
-        struct bufferevent *bev = (struct bufferevent *)((uintptr_t)h->pending[i] & ~(uintptr_t)1);
-        conn_open(h, bev, ((uintptr_t)h->pending[i] & 1) != 0);
-    }
-    h->n_pending = 0;
-}
-
-/* evhttp asks for each accepted connection's bufferevent (before it has the socket). */
-static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
-{
-    struct httpd *h = arg;
-    struct bufferevent *bev = NULL;
-    bool tls = h->tls != NULL;
-    if (tls) {
-        SSL *ssl = SSL_new(h->tls);
-        if (ssl)
-            bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                 BEV_OPT_CLOSE_ON_FREE);
-        if (bev) /* clients that close without TLS's goodbye are common; not an error */
-            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-        else
-            SSL_free(ssl);
-    } else
-        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev)
-        return NULL;
-    if (h->n_pending == h->cap_pending) {
-        size_t cap = h->cap_pending ? h->cap_pending * 2 : 16;
-        struct bufferevent **p = realloc(h->pending, cap * sizeof *p);
-        if (!p) {
-            bufferevent_free(bev);
-            return NULL;
-        }
-        h->pending = p;
-        h->cap_pending = cap;
-    }
-    h->pending[h->n_pending++] = (struct bufferevent *)((uintptr_t)bev | (tls ? 1 : 0));
-    event_active(h->accept_ev, EV_TIMEOUT, 1);
-    return bev;
-}
-
-/* The connection is going away (client closed, timed out, or the server is shutting down).
- * A request still unfinished on it is told, and freed. */
-static void on_conn_close(struct evhttp_connection *conn, void *arg)
-{
-    struct httpd_conn *hc = arg;
-    evhttp_connection_set_closecb(conn, NULL, NULL);
-    struct httpd_req *r = hc->req;
-    if (hc->tls && !hc->served) {
-        unsigned long e = bufferevent_get_openssl_error(hc->bev);
-        if (e) {
-            char why[256];
-            ERR_error_string_n(e, why, sizeof why);
-            LOG_INFO("TLS with client %s failed: %s", hc->addr ? hc->addr->addr : "?", why);
-        }
-    }
-    if (r) {
-        r->hc = NULL;
-        stop_watch(r);
-        /* When evhttp noticed the disconnect itself it detached the request and no longer
-         * frees it; when we or the server shut the connection, evhttp frees it with the
-         * connection. */
-        bool detached = evhttp_request_get_connection(r->ev) == NULL;
-        struct evhttp_request *ev = r->ev;
-        LOG_DEBUG("%s %s: client %s went away before the reply ended", httpd_req_method_name(r),
-                  r->path, r->peer);
-        if (r->close_cb)
-            r->close_cb(r, r->close_arg);
-        req_free(r);
-        if (detached)
-            evhttp_request_free(ev);
-    }
-    conn_free(hc);
-}
-
 static void on_watch(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -596,16 +184,28 @@ static void on_complete(struct evhttp_request *ev, void *arg)
     struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
     struct timeval idle = time_tv(h->limits.idle_timeout_s);
     bufferevent_set_timeouts(bev, &idle, &idle);
-    struct httpd_conn *hc = conn_of(h, conn);
-    if (!hc)
-        return;
-    hc->state = CONN_IDLE;
-    /* A pipelined request already here starts its header deadline now. */
-    struct evbuffer *in = bufferevent_get_input(bev);
-    if (evbuffer_get_length(in) > 0) {
-        head_begin(hc);
-        head_scan_tail(hc, in, evbuffer_get_length(in));
-    }
+    httpd_conn_request_done(&h->conns, conn);
+}
+
+/* The connection of a request still unfinished is closing: its owner is told, and it is
+ * freed. */
+static void on_conn_gone(struct httpd_conn *hc, void *arg)
+{
+    (void)arg;
+    struct httpd_req *r = hc->req;
+    r->hc = NULL;
+    stop_watch(r);
+    /* When evhttp noticed the disconnect itself it detached the request and no longer frees
+     * it; when we or the server shut the connection, evhttp frees it with the connection. */
+    bool detached = evhttp_request_get_connection(r->ev) == NULL;
+    struct evhttp_request *ev = r->ev;
+    LOG_DEBUG("%s %s: client %s went away before the reply ended", httpd_req_method_name(r),
+              r->path, r->peer);
+    if (r->close_cb)
+        r->close_cb(r, r->close_arg);
+    req_free(r);
+    if (detached)
+        evhttp_request_free(ev);
 }
 
 static const struct httpd_route *find_route(const struct httpd *h, const char *path,
@@ -665,7 +265,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
     struct timeval stall = time_tv(h->limits.write_stall_timeout_s);
     bufferevent_set_timeouts(bev, NULL, &stall);
     evhttp_request_set_on_complete_cb(ev, on_complete, h);
-    struct httpd_conn *hc = conn_of(h, conn);
+    struct httpd_conn *hc = httpd_conn_of(&h->conns, conn);
     if (!hc) {
         /* Never expected: every accepted connection is tracked. Refuse rather than serve a
          * request that no close callback would ever clean up. */
@@ -675,11 +275,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
         req_free(r);
         return;
     }
-    hc->req = r;
-    hc->served = true;
-    hc->state = CONN_BUSY;
-    if (hc->head_timer)
-        event_del(hc->head_timer);
+    httpd_conn_take_request(hc, r);
     r->hc = hc;
     r->tls = hc->tls;
     r->watch = event_new(h->base, bufferevent_getfd(bev), EV_READ, on_watch, r);
@@ -703,7 +299,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
         n_headers++;
     if (hc->head.bytes > h->limits.max_header_bytes || n_headers > h->limits.max_header_count) {
         char msg[160];
-        head_limit_text(h, n_headers > h->limits.max_header_count, msg, sizeof msg);
+        httpd_head_limit_text(&h->limits, n_headers > h->limits.max_header_count, msg, sizeof msg);
         h->stats.header_too_large++;
         httpd_add_header(r, "Connection", "close");
         httpd_reply_error(r, 431, msg);
@@ -752,19 +348,18 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limi
         h->limits.max_conns_per_addr = limits->max_conns_per_addr;
     }
     LIST_INIT(&h->active);
-    LIST_INIT(&h->conns);
     h->http = evhttp_new(base);
-    h->accept_ev = event_new(base, -1, 0, on_accepted, h);
-    if (!h->http || !h->accept_ev) {
+    if (!h->http || httpd_conns_init(&h->conns, base, &h->limits, &h->stats, on_conn_gone, h)) {
         if (h->http)
             evhttp_free(h->http);
+        httpd_conns_free(&h->conns);
         free(h);
         return NULL;
     }
     /* Heads over the limit get a JSON 431 as they arrive (head_scan); evhttp's own limit,
      * above it, is only a second line. */
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)(2 * h->limits.max_header_bytes + 4096));
-    evhttp_set_bevcb(h->http, on_new_bev, h);
+    evhttp_set_bevcb(h->http, httpd_conns_new_bev, &h->conns);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->limits.max_body_bytes);
     struct timeval idle = time_tv(h->limits.idle_timeout_s);
     evhttp_set_timeout_tv(h->http, &idle);
@@ -784,13 +379,7 @@ void httpd_free(struct httpd *h)
     evhttp_free(h->http);
     while (!LIST_EMPTY(&h->active))
         req_free(LIST_FIRST(&h->active));
-    while (!LIST_EMPTY(&h->conns)) /* not expected: evhttp_free closed them all */
-        conn_free(LIST_FIRST(&h->conns));
-    event_free(h->accept_ev);
-    free(h->pending);
-    free(h->by_fd);
-    if (h->tls)
-        SSL_CTX_free(h->tls);
+    httpd_conns_free(&h->conns);
     for (size_t i = 0; i < h->n_routes; i++)
         free(h->routes[i].path);
     free(h->routes);
@@ -929,8 +518,8 @@ void httpd_set_gate(struct httpd *h, httpd_gate_fn fn, void *arg)
 
 void httpd_set_error_format(struct httpd *h, httpd_error_fn fn, void *arg)
 {
-    h->error_fn = fn;
-    h->error_arg = arg;
+    h->conns.error_fn = fn;
+    h->conns.error_arg = arg;
 }
 
 void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg)
@@ -972,9 +561,9 @@ int httpd_use_tls(struct httpd *h, const char *cert_file, const char *key_file, 
         SSL_CTX_free(ctx);
         return -1;
     }
-    if (h->tls)
-        SSL_CTX_free(h->tls);
-    h->tls = ctx;
+    if (h->conns.tls)
+        SSL_CTX_free(h->conns.tls);
+    h->conns.tls = ctx;
     return 0;
 }
 
@@ -1055,7 +644,7 @@ void httpd_reply_text(struct httpd_req *r, int status, const char *text)
 void httpd_reply_error(struct httpd_req *r, int status, const char *msg)
 {
     struct httpd_error_body e;
-    error_body(r->h, r->path, status, msg, &e);
+    httpd_conns_error_body(&r->h->conns, r->path, status, msg, &e);
     httpd_reply_json(r, status, e.content_type, e.json, e.newline);
 }
 
@@ -1149,5 +738,5 @@ void httpd_abort(struct httpd_req *r)
         evhttp_connection_free(conn);
         return;
     }
-    close_after_flush(bev, conn);
+    httpd_conn_close_after_flush(bev, conn);
 }

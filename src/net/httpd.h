@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/httpd_types.h"
+
 struct httpd;
 struct httpd_req;
 
@@ -44,20 +46,6 @@ enum httpd_method {
     HTTPD_OTHER = 1 << 7,
 };
 
-struct httpd_limits {
-    size_t max_header_bytes;      /* request line plus headers; default 64 KiB: more gets 431
-                                     and the connection closed, as soon as it arrives */
-    size_t max_header_count;      /* header lines; default 100: more gets 431 likewise */
-    double header_timeout_s;      /* from a request's first byte to the end of its headers;
-                                     default 10: then 408 and the connection is closed */
-    size_t max_conns_per_addr;    /* open connections from one client address; default 0 = no
-                                     limit: requests on the connections beyond it get 429 */
-    size_t max_body_bytes;        /* default 64 MiB (images travel in bodies) */
-    double idle_timeout_s;        /* idle keep-alive connection and header reads; default 60 */
-    double write_stall_timeout_s; /* a client that takes no bytes this long is dropped; 300 */
-    size_t stream_high_water;     /* queued output above which writers should pause; 256 KiB */
-};
-
 typedef void (*httpd_handler)(struct httpd_req *r, void *arg);
 typedef void (*httpd_event_cb)(struct httpd_req *r, void *arg);
 /* Runs before a route's handler: returns true to go on, or false after finishing r itself (a
@@ -66,15 +54,6 @@ typedef bool (*httpd_gate_fn)(struct httpd_req *r, void *arg);
 /* Told of every request when it is finished: status is what was answered (0 when the client
  * left first, or the reply was aborted before it started). */
 typedef void (*httpd_done_fn)(struct httpd_req *r, int status, void *arg);
-/* An error body as an API writes it. */
-struct httpd_error_body {
-    json_t *json;             /* a new reference */
-    const char *content_type; /* static */
-    bool newline;             /* a newline after the JSON */
-};
-/* Builds the error body for a request to path into *out. */
-typedef void (*httpd_error_fn)(void *arg, const char *path, int status, const char *msg,
-                               struct httpd_error_body *out);
 
 /* Creates a server on base. limits may be NULL for the defaults (zero fields take defaults
  * too). Returns NULL on allocation failure. Free with httpd_free. Sets SIGPIPE to be ignored
@@ -99,14 +78,6 @@ void httpd_set_error_format(struct httpd *h, httpd_error_fn fn, void *arg);
 /* Sets the observer of finished requests (NULL: none). */
 void httpd_set_done(struct httpd *h, httpd_done_fn fn, void *arg);
 
-/* Open client connections, and how many were refused or cut by a limit since the start. */
-struct httpd_stats {
-    size_t connections;
-    uint64_t accepted;
-    uint64_t refused_conn_limit; /* requests answered 429 for too many connections */
-    uint64_t header_timeouts;    /* connections cut for not finishing their headers */
-    uint64_t header_too_large;   /* requests answered 431 */
-};
 void httpd_get_stats(const struct httpd *h, struct httpd_stats *out);
 
 /* Listens on host:port (port 0 picks a free port, written to *bound_port if not NULL).
