@@ -484,8 +484,11 @@ static bool is_chat_api(enum sim_call_api api)
     return api == SIM_API_CHAT || api == SIM_API_OAI_CHAT;
 }
 
-static int native_prepare(struct sim_call *c, const json_t *body, struct sim_job_params *p,
-                          char *err, size_t errlen)
+/* Validates a native chat or generate body (OpenAI requests arrive here translated) and
+ * prepares the call's reply and the job: model, capabilities, options, keep_alive, prompt
+ * tokens. Returns 0, or an HTTP status with a message in err. */
+static int prepare_job(struct sim_call *c, const json_t *body, struct sim_job_params *p, char *err,
+                       size_t errlen)
 {
     struct sim_node *n = c->node;
     bool chat = is_chat_api(c->api);
@@ -709,6 +712,23 @@ static int native_prepare(struct sim_call *c, const json_t *body, struct sim_job
     return 0;
 }
 
+/* What a chat or generate request turns out to be. */
+enum native_plan {
+    NATIVE_GENERATE, /* a job that generates */
+    NATIVE_LOAD,     /* an empty prompt: load the model (or unload it with keep_alive 0) */
+    NATIVE_REFUSED,  /* invalid: *status and err say why */
+};
+
+static enum native_plan native_prepare(struct sim_call *c, const json_t *body,
+                                       struct sim_job_params *p, int *status, char *err,
+                                       size_t errlen)
+{
+    *status = prepare_job(c, body, p, err, errlen);
+    if (*status)
+        return NATIVE_REFUSED;
+    return p->kind == SIM_JOB_LOAD ? NATIVE_LOAD : NATIVE_GENERATE;
+}
+
 static void reply_unload(struct sim_call *c)
 {
     char ts[64];
@@ -740,19 +760,20 @@ void sim_generate_request(struct sim_node *n, struct httpd_req *r, enum sim_call
     sim_tokens_init(&p.prompt);
     sim_tokens_init(&p.output);
     char err[512];
-    int rc = native_prepare(c, body, &p, err, sizeof err);
-    if (!rc && (api == SIM_API_OAI_CHAT || api == SIM_API_OAI_COMPLETION)) {
+    int status = 0;
+    enum native_plan plan = native_prepare(c, body, &p, &status, err, sizeof err);
+    if (plan != NATIVE_REFUSED && (api == SIM_API_OAI_CHAT || api == SIM_API_OAI_COMPLETION)) {
         const json_t *so = json_object_get(body, "stream_options");
         c->include_usage = jsonx_bool_or(so, "include_usage", false);
     }
     json_decref(body);
-    if (rc) {
+    if (plan == NATIVE_REFUSED) {
         sim_tokens_free(&p.prompt);
         sim_tokens_free(&p.output);
-        sim_call_fail(c, rc, err);
+        sim_call_fail(c, status, err);
         return;
     }
-    if (p.kind == SIM_JOB_LOAD && p.has_keep_alive && p.keep_alive_s == 0) {
+    if (plan == NATIVE_LOAD && p.has_keep_alive && p.keep_alive_s == 0) {
         sim_engine_unload(n->engine, p.model.name);
         reply_unload(c);
         return;
