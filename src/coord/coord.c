@@ -77,6 +77,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     weights_from_settings(&c->weights, settings);
     registry_init(&c->registry, settings->heartbeat_timeout, settings->heartbeat_offline);
     queue_set_init(&c->queues, (int)settings->max_queue);
+    cost_table_init(&c->costs, 4096);
     char path[4096];
     snprintf(path, sizeof path, "%s/latency.db", settings->data_dir);
     c->traces = trace_store_open(base, path, 200, (int)settings->trace_retention_days, err, errlen);
@@ -140,6 +141,7 @@ void coord_free(struct coord *c)
         event_free(c->reaper);
     trace_store_close(c->traces);
     queue_set_free(&c->queues);
+    cost_table_free(&c->costs);
     registry_free(&c->registry);
     free(c);
 }
@@ -175,7 +177,8 @@ int coord_queue_concurrency(const struct coord *c, const struct node *n)
 {
     /* The other policies send every request on at once, as a plain proxy does: the node's
      * Ollama queues what its slots cannot take. */
-    if (c->settings->routing_policy != SCORE_POLICY_HERD)
+    if (c->settings->routing_policy != SCORE_POLICY_HERD &&
+        c->settings->routing_policy != SCORE_POLICY_SIGNALS)
         return INT_MAX / 2;
     return coord_node_parallel(c, n);
 }

@@ -61,10 +61,12 @@ static const struct cfg_option options[] = {
      "A queue on a node faster than the fleet's median counts for less"},
     {"routing-policy", "FLEET_ROUTING_POLICY", CFG_ENUM, S(routing_policy), "herd", 0, 0,
      SCORE_POLICY_CHOICES, "POLICY",
-     "How nodes are chosen: herd (the score above, with parallel-slot queues), or, to measure it "
-     "against others (bench/routing.mjs): round_robin, least_conn, random, or reference (the "
-     "Python project's scoring, ties to the first node); those send every request straight to "
-     "the node, with no queue in herd"},
+     "How nodes are chosen: herd (the lowest predicted time to first token: the wait for a "
+     "slot, a cold load, the prefill, from speeds learned per node and model), signals (the "
+     "highest total of the seven signals above); both queue in herd within each node's "
+     "parallel slots. To measure them against others (bench/routing.mjs): round_robin, "
+     "least_conn, random, or reference (the Python project's scoring, ties to the first node); "
+     "those send every request straight to the node, with no queue in herd"},
     {"default-parallel", "FLEET_DEFAULT_PARALLEL", CFG_INT, S(default_parallel), "1", 1, 1024, NULL,
      "N", "Parallel slots per node:model when the node does not report them"},
     {"max-queue", "FLEET_MAX_QUEUE", CFG_INT, S(max_queue), "100", 1, 1000000, NULL, "N",

@@ -149,6 +149,14 @@ static void handle_inference(struct httpd_req *r, void *arg)
         rq.num_ctx = num_ctx;
     rq.needs = model_request_needs(body, rt->embedding);
     rq.tokens = score_estimate_tokens(body);
+    int64_t limit = 0;
+    if (rt->openai) {
+        if (jsonx_int(body, "max_completion_tokens", &limit) != 0)
+            jsonx_int(body, "max_tokens", &limit);
+    } else {
+        jsonx_int(json_object_get(body, "options"), "num_predict", &limit);
+    }
+    rq.max_output = limit > 0 ? limit : 0;
     rq.tags = request_tags(body, httpd_req_header(r, "X-Herd-Tags"));
     snprintf(rq.client_ip, sizeof rq.client_ip, "%s", httpd_req_peer(r));
     snprintf(rq.app, sizeof rq.app, "%s", httpd_req_principal(r) ? httpd_req_principal(r) : "");

@@ -220,7 +220,8 @@ static void leave_queue(struct fwd *f, enum fq_outcome outcome)
     if (f->state == FWD_QUEUED)
         queue_withdraw(f->q, &f->w);
     else
-        queue_leave(f->q, outcome, outcome == FQ_COMPLETED ? (time_mono() - f->t0) * 1000 : -1,
+        queue_leave(f->q, &f->w, outcome,
+                    outcome == FQ_COMPLETED ? (time_mono() - f->t0) * 1000 : -1,
                     f->relay.prompt_tokens, f->relay.completion_tokens);
     f->q = NULL;
 }
@@ -240,12 +241,32 @@ static void fail(struct fwd *f, int status, const char *msg)
     fwd_free(f);
 }
 
+/* What the node reported of a completed request teaches its speeds. */
+static void learn_speeds(struct fwd *f)
+{
+    const struct relay *r = &f->relay;
+    struct cost_observation o = {
+        .prompt_tokens = r->prompt_tokens,
+        .prompt_s = r->prompt_s,
+        .output_tokens = r->completion_tokens,
+        .output_s = r->output_s,
+        .load_s = r->load_s,
+    };
+    /* Embeddings report only their whole time: what is not the load is the prompt. */
+    if (f->rq.endpoint->embedding && o.prompt_s < 0 && r->total_s > 0)
+        o.prompt_s = r->total_s - (r->load_s > 0 ? r->load_s : 0);
+    if (o.prompt_s > 0 || o.output_s > 0 || o.load_s > 0)
+        cost_observe(&f->c->costs, f->node_id, f->model, &o);
+}
+
 /* Ends f whose reply had started: the stream ends (with an error in its framing when msg is
  * set), the slot is given back, the trace written, f freed. */
 static void finish(struct fwd *f, enum trace_status status, const char *msg)
 {
     if (msg)
         relay_write_error(&f->relay, msg);
+    if (status == TRACE_COMPLETED)
+        learn_speeds(f);
     httpd_req_on_close(f->req, NULL, NULL);
     httpd_stream_end(f->req);
     f->req = NULL;
@@ -498,6 +519,8 @@ static void fleet_view(const struct coord *c, struct route_fleet *v)
     v->weights = &c->weights;
     v->p75_ms = c->traces ? p75_of : NULL;
     v->p75_ctx = c->traces;
+    v->costs = &c->costs;
+    v->default_slots = (int)c->settings->default_parallel;
     v->now = time_wall();
     v->turn = c->decisions;
     v->vram_fallback = c->settings->vram_fallback;
@@ -519,6 +542,7 @@ static void ask_of(const struct fwd *f, struct route_ask *a, const char **exclud
     a->needs = f->rq.needs;
     a->num_ctx = f->rq.num_ctx;
     a->tokens = f->rq.tokens;
+    a->max_output = f->rq.max_output;
     a->openai = f->rq.endpoint->openai;
     a->embedding = f->rq.endpoint->embedding;
     a->queued = f->rq.endpoint->queued;
@@ -550,6 +574,7 @@ static void adopt(struct fwd *f, const struct route_choice *ch)
                  f->id, (long long)f->rq.num_ctx, f->model, ch->node->id,
                  (long long)ch->loaded_ctx);
     f->score = ch->score;
+    f->w.work_s = ch->score.predicted ? ch->score.service_s : 0; /* what its slot will take */
     snprintf(f->node_id, sizeof f->node_id, "%s", ch->node->id);
     snprintf(f->url, sizeof f->url, "%s%s", ch->node->url, f->rq.endpoint->path);
 }

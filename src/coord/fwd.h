@@ -48,10 +48,11 @@ struct fwd_request {
     char model_sent[MODEL_NAME_MAX];             /* as the client wrote it */
     char chain[ROUTE_MAX_CHAIN][MODEL_NAME_MAX]; /* the model, then fallback_models */
     int n_chain;
-    unsigned needs;  /* enum model_cap the request needs */
-    int64_t num_ctx; /* options.num_ctx of an Ollama request; 0 when absent */
-    int64_t tokens;  /* estimated prompt tokens */
-    char *raw;       /* the client's body (owned) */
+    unsigned needs;     /* enum model_cap the request needs */
+    int64_t num_ctx;    /* options.num_ctx of an Ollama request; 0 when absent */
+    int64_t tokens;     /* estimated prompt tokens */
+    int64_t max_output; /* options.num_predict, max_tokens or max_completion_tokens; 0: none */
+    char *raw;          /* the client's body (owned) */
     size_t raw_len;
     bool drop_extra; /* the body has fallback_models or metadata, which Ollama must not get */
     bool add_usage;  /* herd asks for usage in an OpenAI stream (and keeps it to itself) */

@@ -60,6 +60,7 @@ int queue_enter(struct queue_set *s, struct fleet_queue *q, struct fq_waiter *w)
 {
     if (q->in_flight < q->concurrency && q->pending == 0) {
         q->in_flight++;
+        q->work_running_s += w->work_s;
         return 1;
     }
     if (q->pending >= s->max_pending)
@@ -67,6 +68,7 @@ int queue_enter(struct queue_set *s, struct fleet_queue *q, struct fq_waiter *w)
     TAILQ_INSERT_TAIL(&q->waiters, w, link);
     w->waiting = true;
     q->pending++;
+    q->work_waiting_s += w->work_s;
     return 0;
 }
 
@@ -77,6 +79,7 @@ void queue_withdraw(struct fleet_queue *q, struct fq_waiter *w)
     TAILQ_REMOVE(&q->waiters, w, link);
     w->waiting = false;
     q->pending--;
+    q->work_waiting_s = q->pending ? q->work_waiting_s - w->work_s : 0;
 }
 
 static void admit_waiters(struct fleet_queue *q)
@@ -87,15 +90,19 @@ static void admit_waiters(struct fleet_queue *q)
         w->waiting = false;
         q->pending--;
         q->in_flight++;
+        q->work_waiting_s = q->pending ? q->work_waiting_s - w->work_s : 0;
+        q->work_running_s += w->work_s;
         w->admit(w);
     }
 }
 
-void queue_leave(struct fleet_queue *q, enum fq_outcome outcome, double latency_ms,
-                 int64_t prompt_tokens, int64_t completion_tokens)
+void queue_leave(struct fleet_queue *q, const struct fq_waiter *w, enum fq_outcome outcome,
+                 double latency_ms, int64_t prompt_tokens, int64_t completion_tokens)
 {
     if (q->in_flight > 0)
         q->in_flight--;
+    /* Sums of floating point drift: an empty set of requests is exactly zero work. */
+    q->work_running_s = q->in_flight ? q->work_running_s - w->work_s : 0;
     switch (outcome) {
     case FQ_COMPLETED:
         q->completed++;

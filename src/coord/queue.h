@@ -21,6 +21,7 @@ struct fq_waiter {
     TAILQ_ENTRY(fq_waiter) link;
     fq_admit_cb admit;
     bool waiting;
+    double work_s; /* its predicted service time (prefill and decode), set before it enters */
 };
 
 struct fleet_queue {
@@ -29,6 +30,8 @@ struct fleet_queue {
     int concurrency;
     int in_flight;
     int pending;
+    double work_waiting_s; /* predicted service time of the requests waiting */
+    double work_running_s; /* and of those running (whole, not what is left of it) */
     TAILQ_HEAD(, fq_waiter) waiters;
     long completed, failed, disconnected;
     double latency_ms_sum;
@@ -59,10 +62,10 @@ int queue_enter(struct queue_set *s, struct fleet_queue *q, struct fq_waiter *w)
 void queue_withdraw(struct fleet_queue *q, struct fq_waiter *w);
 
 enum fq_outcome { FQ_COMPLETED, FQ_FAILED, FQ_DISCONNECTED };
-/* A running request ends; the next waiter, if any, is admitted (its callback runs inside this
- * call). latency_ms < 0 and tokens < 0 are not counted. */
-void queue_leave(struct fleet_queue *q, enum fq_outcome outcome, double latency_ms,
-                 int64_t prompt_tokens, int64_t completion_tokens);
+/* The running request w ends; the next waiter, if any, is admitted (its callback runs inside
+ * this call). latency_ms < 0 and tokens < 0 are not counted. */
+void queue_leave(struct fleet_queue *q, const struct fq_waiter *w, enum fq_outcome outcome,
+                 double latency_ms, int64_t prompt_tokens, int64_t completion_tokens);
 /* Changes the bound (a node reported other parallel slots); admits waiters if it grew. */
 void queue_set_concurrency(struct fleet_queue *q, int concurrency);
 

@@ -46,6 +46,7 @@ int relay_begin(struct relay *r, const char *ctype)
     hbuf_init(&r->whole, MAX_WHOLE);
     r->saw_done = r->saw_error = false;
     r->prompt_tokens = r->completion_tokens = -1;
+    r->prompt_s = r->output_s = r->load_s = r->total_s = -1;
     r->error[0] = '\0';
     return 0;
 }
@@ -58,6 +59,13 @@ static int out(struct relay *r, const void *p, size_t len)
     return slow;
 }
 
+/* A duration in Ollama's nanoseconds, as seconds; -1 when absent. */
+static double seconds_of(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) && json_number_value(v) >= 0 ? json_number_value(v) / 1e9 : -1;
+}
+
 static void note_native_final(struct relay *r, const json_t *o)
 {
     int64_t v;
@@ -65,6 +73,10 @@ static void note_native_final(struct relay *r, const json_t *o)
         r->prompt_tokens = v;
     if (jsonx_int(o, "eval_count", &v) == 0)
         r->completion_tokens = v;
+    r->prompt_s = seconds_of(o, "prompt_eval_duration");
+    r->output_s = seconds_of(o, "eval_duration");
+    r->load_s = seconds_of(o, "load_duration");
+    r->total_s = seconds_of(o, "total_duration");
 }
 
 static void note_usage(struct relay *r, const json_t *usage)

@@ -35,6 +35,8 @@ struct relay {
     bool saw_error;
     int64_t prompt_tokens; /* -1 until known */
     int64_t completion_tokens;
+    /* Durations Ollama reported on its final chunk, in seconds; -1 until known. */
+    double prompt_s, output_s, load_s, total_s;
     char error[2048]; /* the node's error message, "" when none */
 };
 

@@ -35,18 +35,68 @@ static double model_size(const struct route_fleet *v, const char *model)
     return score_model_size(model, v->nodes, v->n_nodes);
 }
 
-size_t route_rank(const struct route_fleet *v, const char *model, int64_t tokens, uint64_t turn,
-                  struct score_result **out)
+/* Whether the model must be loaded on n before it can answer: not loaded, or loaded with
+ * another context than the request will make Ollama use. */
+static bool needs_load(const struct route_fleet *v, const struct route_ask *a,
+                       const struct node_model *loaded)
+{
+    if (!loaded)
+        return true;
+    if (a->num_ctx <= 0 || a->openai || loaded->context_length <= 0)
+        return false;
+    /* Context protection strips a num_ctx the loaded context holds; a larger one reloads. */
+    if (v->context_mode == CONTEXT_STRIP)
+        return a->num_ctx > loaded->context_length;
+    return a->num_ctx != loaded->context_length;
+}
+
+static void predict(const struct route_fleet *v, const struct route_ask *a, const struct node *n,
+                    const char *model, double model_size_gb, struct score_prediction *out)
+{
+    const struct node_model *loaded = node_loaded_model(n, model);
+    double size = loaded && loaded->size_gb > 0 ? loaded->size_gb : model_size_gb;
+    struct cost_rates rates;
+    cost_rates(v->costs, n, model, size, v->nodes, v->n_nodes, &rates);
+    const struct fleet_queue *q = queue_find(v->queues, n->id, model);
+    struct cost_queue cq = {
+        .slots = n->num_parallel > 0 ? n->num_parallel : v->default_slots,
+        .running = q ? q->in_flight : 0,
+        .waiting = q ? q->pending : 0,
+        .work_running_s = q ? q->work_running_s : 0,
+        .work_waiting_s = q ? q->work_waiting_s : 0,
+    };
+    struct cost_ask ca = {
+        .prompt_tokens = a->tokens,
+        .output_tokens =
+            a->max_output > 0 ? (double)a->max_output : cost_typical_output(v->costs, model),
+    };
+    struct cost_estimate e;
+    cost_predict(&rates, &cq, needs_load(v, a, loaded), 0, &ca, &e);
+    *out = (struct score_prediction){.queue_s = e.queue_s,
+                                     .load_s = e.load_s + e.evict_s,
+                                     .prefill_s = e.prefill_s,
+                                     .decode_s = e.decode_s,
+                                     .prefix_match = ca.cached_share,
+                                     .ttft_s = e.ttft_s,
+                                     .total_s = e.total_s,
+                                     .service_s = e.service_s};
+}
+
+size_t route_rank(const struct route_fleet *v, const struct route_ask *a, const char *model,
+                  uint64_t turn, struct score_result **out)
 {
     size_t n = v->n_nodes;
     struct score_node_input *in = calloc(n ? n : 1, sizeof *in);
+    struct score_prediction *pred = calloc(n ? n : 1, sizeof *pred);
     *out = calloc(n ? n : 1, sizeof **out);
-    if (!in || !*out) {
+    if (!in || !pred || !*out) {
         free(in);
+        free(pred);
         free(*out);
         *out = NULL;
         return 0;
     }
+    double size = model_size(v, model);
     for (size_t i = 0; i < n; i++) {
         const char *id = v->nodes[i]->id;
         in[i].node = v->nodes[i];
@@ -54,10 +104,15 @@ size_t route_rank(const struct route_fleet *v, const char *model, int64_t tokens
         in[i].p75_ms = v->p75_ms ? v->p75_ms(v->p75_ctx, id, model) : 0;
         if (v->weights->policy == SCORE_POLICY_LEAST_CONN)
             in[i].node_load = node_load(v->queues, id);
+        if (v->costs) {
+            predict(v, a, v->nodes[i], model, size, &pred[i]);
+            in[i].predicted = &pred[i];
+        }
     }
-    struct score_request req = {model, model_size(v, model), tokens};
+    struct score_request req = {model, size, a->tokens};
     size_t eligible = score_rank(v->weights, &req, in, n, v->now, turn, *out);
     free(in);
+    free(pred);
     return eligible;
 }
 
@@ -91,7 +146,7 @@ static int loaded_usable(const struct route_fleet *v, const struct route_ask *a,
                          int64_t ctx, size_t *eligible_out)
 {
     struct score_result *res = NULL;
-    size_t eligible = route_rank(v, model, a->tokens, v->turn, &res);
+    size_t eligible = route_rank(v, a, model, v->turn, &res);
     if (!res)
         return -1;
     int hot = best_loaded(a, res, eligible, model, ctx) != NULL;
@@ -256,7 +311,7 @@ static enum route_outcome choose_model(const struct route_fleet *v, const struct
         known_fleet |= v->nodes[i]->has_ollama;
     if (anywhere) {
         struct score_result *res = NULL;
-        route_rank(v, model, a->tokens, v->turn, &res);
+        route_rank(v, a, model, v->turn, &res);
         if (!res)
             return no_memory(c);
         hold_on(c, a, res, v->n_nodes, model);
@@ -311,7 +366,7 @@ static int protect_context(const struct route_fleet *v, const struct route_ask *
             use_model(c, a, bigger, ROUTE_FALLBACK_CONTEXT);
             free(c->ranking);
             /* The turn was taken by the first ranking: this one looks with the next. */
-            c->eligible = route_rank(v, c->model, a->tokens, v->turn + 1, &c->ranking);
+            c->eligible = route_rank(v, a, c->model, v->turn + 1, &c->ranking);
             if (!c->ranking)
                 return -1;
             *best = first_open(a, c->ranking, c->eligible); /* the old one is gone */
@@ -352,7 +407,7 @@ enum route_outcome route_decide(const struct route_fleet *v, const struct route_
         if (o != ROUTE_GO)
             return c->outcome = o;
     }
-    c->eligible = route_rank(v, c->model, a->tokens, v->turn, &c->ranking);
+    c->eligible = route_rank(v, a, c->model, v->turn, &c->ranking);
     if (!c->ranking)
         return no_memory(c);
     c->n_ranking = v->n_nodes;
@@ -382,7 +437,7 @@ bool route_other_node(const struct route_fleet *v, const struct route_ask *a, co
 {
     struct score_result *res = NULL;
     const char *model = a->fixed_model ? a->fixed_model : a->chain[0];
-    size_t eligible = route_rank(v, model, a->tokens, v->turn, &res);
+    size_t eligible = route_rank(v, a, model, v->turn, &res);
     bool other = false;
     for (size_t i = 0; res && i < eligible && !other; i++)
         other = !excluded(a, res[i].node->id) && strcmp(res[i].node->id, current) != 0;

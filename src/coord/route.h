@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coord/cost.h"
 #include "coord/queue.h"
 #include "coord/registry.h"
 #include "coord/score.h"
@@ -59,7 +60,9 @@ struct route_fleet {
     /* p75 latency (ms) of node:model, <= 0 when unknown; NULL when nothing is known. */
     double (*p75_ms)(const void *ctx, const char *node_id, const char *model);
     const void *p75_ctx;
-    double now;    /* wall time, for the warm tier */
+    const struct cost_table *costs; /* learned speeds, for the predictions; NULL: none */
+    int default_slots;              /* parallel slots of a node that does not report them */
+    double now;                     /* wall time, for the warm tier */
     uint64_t turn; /* the fleet's decision counter: equal scores are shared out in turn */
     bool vram_fallback;
     bool auto_pull;
@@ -75,13 +78,14 @@ struct route_ask {
                                     NULL to choose one */
     const char *const *excluded; /* nodes already tried: never chosen again */
     int n_excluded;
-    unsigned needs;  /* enum model_cap */
-    int64_t num_ctx; /* options.num_ctx of an Ollama request; 0 when absent */
-    int64_t tokens;  /* estimated prompt tokens */
-    bool openai;     /* context protection is for Ollama's API only */
-    bool embedding;  /* an embedding API: never served by another model */
-    bool queued;     /* takes a slot (inference), as opposed to /api/show */
-    bool pulled;     /* its model was pulled for it: serve that model, pull no more */
+    unsigned needs;     /* enum model_cap */
+    int64_t num_ctx;    /* options.num_ctx of an Ollama request; 0 when absent */
+    int64_t tokens;     /* estimated prompt tokens */
+    int64_t max_output; /* num_predict / max_tokens; 0 when not set */
+    bool openai;        /* context protection is for Ollama's API only */
+    bool embedding;     /* an embedding API: never served by another model */
+    bool queued;        /* takes a slot (inference), as opposed to /api/show */
+    bool pulled;        /* its model was pulled for it: serve that model, pull no more */
 };
 
 struct route_choice {
@@ -115,10 +119,11 @@ void route_choice_free(struct route_choice *choice);
 bool route_other_node(const struct route_fleet *fleet, const struct route_ask *ask,
                       const char *current);
 
-/* Every node's score for model, best first, into *out (allocated, caller frees; room for
- * every node); returns how many are eligible, 0 with *out NULL when out of memory. */
-size_t route_rank(const struct route_fleet *fleet, const char *model, int64_t tokens, uint64_t turn,
-                  struct score_result **out);
+/* Every node's score and prediction for model and what ask asks, best first, into *out
+ * (allocated, caller frees; room for every node); returns how many are eligible, 0 with *out
+ * NULL when out of memory. */
+size_t route_rank(const struct route_fleet *fleet, const struct route_ask *ask, const char *model,
+                  uint64_t turn, struct score_result **out);
 
 /* "fallback_models", "vram", "context"; NULL for none. */
 const char *route_fallback_name(enum route_fallback f);

@@ -184,6 +184,21 @@ enum score_verdict score_node(const struct score_weights *w, const struct score_
     b.context_fit = context_fit(w, loaded, req->estimated_tokens);
     b.total = b.thermal + b.memory_fit + b.queue_depth + b.wait_time + b.role_affinity +
               b.availability_trend + b.context_fit;
+    b.predicted = in->predicted != NULL;
+    if (in->predicted) {
+        const struct score_prediction *p = in->predicted;
+        b.queue_s = p->queue_s;
+        b.load_s = p->load_s;
+        b.prefill_s = p->prefill_s;
+        b.decode_s = p->decode_s;
+        b.prefix_match = p->prefix_match;
+        b.predicted_ttft_s = p->ttft_s;
+        b.predicted_total_s = p->total_s;
+        b.service_s = p->service_s;
+    } else {
+        b.queue_s = b.load_s = b.prefill_s = b.decode_s = b.prefix_match = 0;
+        b.predicted_ttft_s = b.predicted_total_s = b.service_s = 0;
+    }
     *out = b;
     return SCORE_ELIGIBLE;
 }
@@ -226,6 +241,37 @@ static int cmp_order(const void *a, const void *b)
 {
     const struct score_result *x = a, *y = b;
     return x->node->order - y->node->order;
+}
+
+static void rotate_pick(struct score_result *out, size_t pick);
+
+/* Predictions within this of each other are equal: ties are shared out in turn. */
+#define SAME_SECONDS 1e-3
+
+/* The lowest predicted time to first token first, then the lowest completion, then the order
+ * the nodes joined. */
+static int cmp_predicted(const void *a, const void *b)
+{
+    const struct score_result *x = a, *y = b;
+    double dt = x->b.predicted_ttft_s - y->b.predicted_ttft_s;
+    if (fabs(dt) > SAME_SECONDS)
+        return dt < 0 ? -1 : 1;
+    double dc = x->b.predicted_total_s - y->b.predicted_total_s;
+    if (fabs(dc) > SAME_SECONDS)
+        return dc < 0 ? -1 : 1;
+    return cmp_order(a, b);
+}
+
+/* Equal predictions: the turn decides which goes first. */
+static void share_predicted_ties(struct score_result *out, size_t eligible, uint64_t turn)
+{
+    size_t ties = 1;
+    while (ties < eligible &&
+           fabs(out[ties].b.predicted_ttft_s - out[0].b.predicted_ttft_s) <= SAME_SECONDS &&
+           fabs(out[ties].b.predicted_total_s - out[0].b.predicted_total_s) <= SAME_SECONDS)
+        ties++;
+    if (ties > 1)
+        rotate_pick(out, (size_t)(turn % ties));
 }
 
 /* Least loaded first, then in the order the nodes joined. */
@@ -278,6 +324,16 @@ size_t score_rank(const struct score_weights *w, const struct score_request *req
     qsort(out, n, sizeof *out, cmp_result);
     switch (w->policy) {
     case SCORE_POLICY_HERD:
+        /* Without a prediction for every node (not expected) the signals decide. */
+        for (size_t i = 0; i < eligible; i++)
+            if (!out[i].b.predicted) {
+                share_ties(out, eligible, turn);
+                return eligible;
+            }
+        qsort(out, eligible, sizeof *out, cmp_predicted);
+        share_predicted_ties(out, eligible, turn);
+        break;
+    case SCORE_POLICY_SIGNALS:
         share_ties(out, eligible, turn);
         break;
     case SCORE_POLICY_REFERENCE:
@@ -394,5 +450,14 @@ json_t *score_breakdown_json(const struct score_breakdown *b)
     json_object_set_new(o, "availability_trend", json_real(b->availability_trend));
     json_object_set_new(o, "context_fit", json_real(b->context_fit));
     json_object_set_new(o, "total", json_real(b->total));
+    if (b->predicted) {
+        json_object_set_new(o, "queue_s", json_real(b->queue_s));
+        json_object_set_new(o, "load_s", json_real(b->load_s));
+        json_object_set_new(o, "prefill_s", json_real(b->prefill_s));
+        json_object_set_new(o, "decode_s", json_real(b->decode_s));
+        json_object_set_new(o, "prefix_match", json_real(b->prefix_match));
+        json_object_set_new(o, "predicted_ttft_s", json_real(b->predicted_ttft_s));
+        json_object_set_new(o, "predicted_total_s", json_real(b->predicted_total_s));
+    }
     return o;
 }

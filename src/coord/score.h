@@ -27,7 +27,8 @@
 #include "coord/registry.h"
 
 enum score_policy {
-    SCORE_POLICY_HERD = 0,
+    SCORE_POLICY_HERD = 0, /* the lowest predicted time to first token (cost.h) */
+    SCORE_POLICY_SIGNALS,  /* the highest total of the seven signals */
     SCORE_POLICY_ROUND_ROBIN,
     SCORE_POLICY_LEAST_CONN,
     SCORE_POLICY_RANDOM,
@@ -35,7 +36,7 @@ enum score_policy {
 };
 
 /* The names of the policies, '|'-separated in enum order (the setting's choices). */
-#define SCORE_POLICY_CHOICES "herd|round_robin|least_conn|random|reference"
+#define SCORE_POLICY_CHOICES "herd|signals|round_robin|least_conn|random|reference"
 
 struct score_weights {
     double hot, warm, cold;         /* thermal tiers: 50 / 30 / 10 */
@@ -60,6 +61,10 @@ void score_weights_default(struct score_weights *w);
 struct score_breakdown {
     double thermal, memory_fit, queue_depth, wait_time, role_affinity, availability_trend,
         context_fit, total;
+    /* The prediction (cost.h), in seconds, when one was made (predicted). */
+    bool predicted;
+    double queue_s, load_s, prefill_s, decode_s, prefix_match, predicted_ttft_s, predicted_total_s,
+        service_s;
 };
 
 enum score_verdict {
@@ -78,6 +83,14 @@ struct score_node_input {
     int queue_depth; /* pending + in flight on node:model */
     double p75_ms;   /* p75 latency of node:model; <= 0 when unknown */
     int node_load;   /* pending + in flight on the node, every model (least_conn only) */
+    /* The predicted cost here (herd's policy), or NULL. */
+    const struct score_prediction *predicted;
+};
+
+/* What a request is predicted to take on a node (seconds), for the herd policy and the
+ * breakdown. */
+struct score_prediction {
+    double queue_s, load_s, prefill_s, decode_s, prefix_match, ttft_s, total_s, service_s;
 };
 
 struct score_request {

@@ -85,7 +85,10 @@ test("a draining node's requests not yet started move to another node; the runni
   // busy writes 400-token replies, slowly (about 1.3 s each).
   const busy = await startSim(['--name', 'busy', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--tokens', '400-400'], { timeScale: '0.1' });
   const spare = await startSim(['--name', 'spare', '--model', 'qwen2.5:7b=4.7']);
-  const herd = await startHerd(['--hold-timeout', '20']);
+  // The seven signals keep the short requests queued behind the long one on busy (hot beats
+  // cold); herd's default policy would predict spare's cold load to be quicker and send them
+  // there at once. What is tested is what happens to a queue when its node drains.
+  const herd = await startHerd(['--hold-timeout', '20', '--routing-policy', 'signals']);
   await postHeartbeat(herd, await heartbeatFor({ name: 'busy', url: busy.url }));
   await postHeartbeat(herd, await heartbeatFor({ name: 'spare', url: spare.url }, { memory: { total_gb: 16, available_gb: 8 } }));
   // One request runs on busy (one slot); two more queue behind it there.

@@ -10,8 +10,9 @@ let a;
 let b;
 let c;
 let loop;
-// a is the first choice whatever the others have loaded: fully available (+10) and hot; then
-// b before c, since small models prefer smaller machines (role affinity).
+// Under the seven signals, a is the first choice whatever the others have loaded: fully
+// available (+10) and hot; then b before c, since small models prefer smaller machines (role
+// affinity).
 const bandwidths = {
   a: { memory_bandwidth_gbps: 800, capacity: { mode: 'full', availability_score: 1 } },
   b: { memory_bandwidth_gbps: 100 },
@@ -29,7 +30,9 @@ before(async () => {
   a = await mk('a', ['--loaded', 'qwen2.5:7b']); // hot: always first choice
   b = await mk('b', []);                          // cold: next
   c = await mk('c', []);
-  herd = await startHerd();
+  // The order above is the seven signals'; herd's default (the predicted time to the first
+  // token) would try the faster c before b. Retries are the same under either.
+  herd = await startHerd(['--routing-policy', 'signals']);
   loop = heartbeatLoop(herd, [a, b, c], bandwidths);
   await loop.ready;
 });
@@ -120,7 +123,7 @@ test('no retry after the first chunk: the stream ends with an error in its own s
 });
 
 test('retries stop at FLEET_MAX_RETRIES: the last node\'s answer is final', async () => {
-  const h = await startHerd(['--max-retries', '1']);
+  const h = await startHerd(['--max-retries', '1', '--routing-policy', 'signals']);
   const l = heartbeatLoop(h, [a, b, c], bandwidths);
   await l.ready;
   for (const n of [a, b, c]) await fault(n.url, { kind: 'fail', status: 500, message: `broken ${n.name}` });

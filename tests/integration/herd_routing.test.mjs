@@ -44,8 +44,16 @@ test('a request goes to the node where its model is hot; the traces say why', as
   // 64 GB (8 of 15), no capacity block (0), 32768 context for a tiny prompt (15).
   const traces = (await getJson(`${herd.url}/dashboard/api/traces?limit=3`)).body;
   assert.equal(traces.length, 3);
+  const SEVEN = ['thermal', 'memory_fit', 'queue_depth', 'wait_time', 'role_affinity', 'availability_trend', 'context_fit', 'total'];
   for (const t of traces) {
-    assert.deepEqual(t.scores_breakdown, { thermal: 50, memory_fit: 20, queue_depth: 0, wait_time: 0, role_affinity: 8, availability_trend: 0, context_fit: 15, total: 93 });
+    const b = t.scores_breakdown;
+    assert.deepEqual(Object.fromEntries(SEVEN.map((k) => [k, b[k]])), { thermal: 50, memory_fit: 20, queue_depth: 0, wait_time: 0, role_affinity: 8, availability_trend: 0, context_fit: 15, total: 93 });
+    // Beside them, the prediction it was routed on: nothing ahead, no load, a short prefill.
+    assert.equal(b.queue_s, 0);
+    assert.equal(b.load_s, 0);
+    assert.ok(b.prefill_s > 0 && b.decode_s > 0, JSON.stringify(b));
+    assert.ok(Math.abs(b.predicted_ttft_s - b.prefill_s) < 1e-9);
+    assert.ok(Math.abs(b.predicted_total_s - b.prefill_s - b.decode_s) < 1e-9);
     assert.equal(t.score, 93);
     assert.equal(t.status, 'completed');
     assert.equal(t.node_id, 'hot');
