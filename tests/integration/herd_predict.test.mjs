@@ -1,0 +1,60 @@
+// herd's default policy through the real programs: it predicts each node's time to first token
+// (the wait for a slot, a cold load, the prefill) from the speeds it learns, and takes the
+// lowest. A fast node without the model loaded wins over a slow one that has it exactly when
+// its load is shorter than the wait on the slow one.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSim, startHerd, heartbeatLoop, postJson, getJson, eventually } from './lib/harness.mjs';
+
+const loops = [];
+after(() => Promise.all(loops.map((l) => l.stop())));
+
+const gen = (n, prompt = 'tell me') => ({ model: 'qwen2.5:7b', prompt, stream: false, options: { num_predict: n } });
+const queue = async (herd, node) => (await getJson(`${herd.url}/fleet/queue`)).body.queues[`${node}:qwen2.5:7b`];
+
+test('a fast cold node wins over a slow hot one exactly when its load is shorter than the wait there', async () => {
+  // slow: loaded, one slot, 20 GB/s (about 3 tokens/s); fast: not loaded, 1 TB/s. herd knows
+  // only what the heartbeats say until the first replies teach it the real speeds.
+  const slow = await startSim(['--name', 'slow', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--bandwidth-gbps', '20'], { timeScale: '0.1' });
+  const fast = await startSim(['--name', 'fast', '--model', 'qwen2.5:7b=4.7', '--bandwidth-gbps', '1000', '--disk-gbps', '10'], { timeScale: '0.1' });
+  const herd = await startHerd();
+  const facts = { slow: { memory_bandwidth_gbps: 20, ollama: { num_parallel: 1 } }, fast: { memory_bandwidth_gbps: 1000, ollama: { num_parallel: 1 } } };
+  const loop = heartbeatLoop(herd, [{ name: 'slow', url: slow.url }, { name: 'fast', url: fast.url }], facts);
+  loops.push(loop);
+  await loop.ready;
+
+  // Idle: a load (about 3 s) costs more than nothing: the hot node answers.
+  const first = await postJson(`${herd.url}/api/generate`, gen(10));
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-fleet-node'), 'slow');
+
+  // A short request runs on slow (10 tokens: about 3.4 s, half of it still ahead when the next
+  // comes): waiting for it is shorter than fast's load, so the next one queues on slow.
+  const short = postJson(`${herd.url}/api/generate`, gen(10, 'short one'));
+  await eventually(async () => (await queue(herd, 'slow'))?.in_flight === 1);
+  const behindShort = postJson(`${herd.url}/api/generate`, gen(10, 'after the short one'));
+  await eventually(async () => (await queue(herd, 'slow'))?.pending === 1);
+  assert.equal((await short).headers.get('x-fleet-node'), 'slow');
+  assert.equal((await behindShort).headers.get('x-fleet-node'), 'slow');
+
+  // A long request runs on slow (200 tokens: about a minute): the wait is far longer than
+  // fast's load, so the next one goes to fast and loads the model there.
+  const long = postJson(`${herd.url}/api/generate`, gen(200, 'a long one'));
+  await eventually(async () => (await queue(herd, 'slow'))?.in_flight === 1);
+  const next = await postJson(`${herd.url}/api/generate`, gen(10, 'the next one'));
+  assert.equal(next.status, 200);
+  assert.equal(next.headers.get('x-fleet-node'), 'fast');
+  assert.ok(next.body.load_duration > 0.5e9, `fast loaded the model (${next.body.load_duration} ns)`);
+  assert.equal((await long).headers.get('x-fleet-node'), 'slow');
+
+  // The traces carry the prediction each was routed on.
+  const traces = (await getJson(`${herd.url}/dashboard/api/traces?limit=10`)).body;
+  const byId = Object.fromEntries(traces.map((t) => [t.request_id, t]));
+  const moved = byId[next.headers.get('x-fleet-request-id')].scores_breakdown;
+  assert.ok(moved.load_s > 1, JSON.stringify(moved));
+  assert.equal(moved.queue_s, 0);
+  assert.ok(Math.abs(moved.predicted_ttft_s - moved.load_s - moved.prefill_s) < 1e-6);
+  const queued = byId[(await behindShort).headers.get('x-fleet-request-id')].scores_breakdown;
+  assert.ok(queued.queue_s > 0 && queued.load_s === 0, JSON.stringify(queued));
+  assert.ok(queued.queue_s < moved.load_s, 'it waited because the wait was the shorter');
+});
