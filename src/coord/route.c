@@ -50,11 +50,44 @@ static bool needs_load(const struct route_fleet *v, const struct route_ask *a,
     return a->num_ctx != loaded->context_length;
 }
 
+/* Whether herd has requests running or waiting for model on node_id. */
+static bool in_use(const struct queue_set *qs, const char *node_id, const char *model)
+{
+    const struct fleet_queue *q = queue_find(qs, node_id, model);
+    return q && q->in_flight + q->pending > 0;
+}
+
+/* What loading model (size_gb) on n would evict: the memory of the idle loaded models Ollama
+ * would unload to make room, and what reloading them later costs. 0 when it fits in what is
+ * free. *evictable_gb gets all the idle memory (whether needed or not). */
+static double eviction(const struct route_fleet *v, const struct node *n, const char *model,
+                       double size_gb, double *evictable_gb)
+{
+    double idle = 0, cost = 0, need = size_gb - node_available_gb(n);
+    for (size_t i = 0; i < n->n_loaded; i++) {
+        const struct node_model *m = &n->loaded[i];
+        if (strcmp(m->name, model) == 0 || in_use(v->queues, n->id, m->name))
+            continue;
+        idle += m->size_gb;
+        if (need > 0) {
+            /* Largest first would be Ollama's choice only by chance: count them in order. */
+            struct cost_rates r;
+            cost_rates(v->costs, n, m->name, m->size_gb, v->nodes, v->n_nodes, &r);
+            cost += 0.5 * r.load_s; /* the next request for it may have to load it again */
+            need -= m->size_gb;
+        }
+    }
+    *evictable_gb = idle;
+    return size_gb > node_available_gb(n) ? cost : 0;
+}
+
 static void predict(const struct route_fleet *v, const struct route_ask *a, const struct node *n,
-                    const char *model, double model_size_gb, struct score_prediction *out)
+                    const char *model, double model_size_gb, struct score_prediction *out,
+                    double *evictable_gb)
 {
     const struct node_model *loaded = node_loaded_model(n, model);
     double size = loaded && loaded->size_gb > 0 ? loaded->size_gb : model_size_gb;
+    double evict_s = loaded ? 0 : eviction(v, n, model, size, evictable_gb);
     struct cost_rates rates;
     cost_rates(v->costs, n, model, size, v->nodes, v->n_nodes, &rates);
     const struct fleet_queue *q = queue_find(v->queues, n->id, model);
@@ -71,7 +104,7 @@ static void predict(const struct route_fleet *v, const struct route_ask *a, cons
             a->max_output > 0 ? (double)a->max_output : cost_typical_output(v->costs, model),
     };
     struct cost_estimate e;
-    cost_predict(&rates, &cq, needs_load(v, a, loaded), 0, &ca, &e);
+    cost_predict(&rates, &cq, needs_load(v, a, loaded), evict_s, &ca, &e);
     *out = (struct score_prediction){.queue_s = e.queue_s,
                                      .load_s = e.load_s + e.evict_s,
                                      .prefill_s = e.prefill_s,
@@ -105,8 +138,12 @@ size_t route_rank(const struct route_fleet *v, const struct route_ask *a, const 
         if (v->weights->policy == SCORE_POLICY_LEAST_CONN)
             in[i].node_load = node_load(v->queues, id);
         if (v->costs) {
-            predict(v, a, v->nodes[i], model, size, &pred[i]);
+            double evictable = 0;
+            predict(v, a, v->nodes[i], model, size, &pred[i], &evictable);
             in[i].predicted = &pred[i];
+            /* Only herd's policy weighs an eviction; the others keep to free memory. */
+            if (v->weights->policy == SCORE_POLICY_HERD)
+                in[i].evictable_gb = evictable;
         }
     }
     struct score_request req = {model, size, a->tokens};

@@ -159,7 +159,7 @@ enum score_verdict score_node(const struct score_weights *w, const struct score_
     if (!loaded && !node_has_model(n, req->model))
         return SCORE_NO_MODEL;
     double size = loaded && loaded->size_gb > 0 ? loaded->size_gb : req->model_size_gb;
-    if (!loaded && n->has_memory && size > node_available_gb(n))
+    if (!loaded && n->has_memory && size > node_available_gb(n) + in->evictable_gb)
         return SCORE_NO_MEMORY;
 
     struct score_breakdown b;

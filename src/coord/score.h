@@ -85,6 +85,9 @@ struct score_node_input {
     int node_load;   /* pending + in flight on the node, every model (least_conn only) */
     /* The predicted cost here (herd's policy), or NULL. */
     const struct score_prediction *predicted;
+    /* Memory of idle loaded models that Ollama would evict to make room (herd's policy; 0:
+     * a cold model must fit in what is free). */
+    double evictable_gb;
 };
 
 /* What a request is predicted to take on a node (seconds), for the herd policy and the

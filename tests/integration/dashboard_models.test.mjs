@@ -160,6 +160,9 @@ test('pull errors: unknown model, unknown node, bad body, and a second pull of t
 });
 
 test('delete: a loaded model is refused unless forced; the node and herd forget it', async () => {
+  // A heartbeat read before the delete and arriving after it would tell herd the model is
+  // still there; what is checked is herd's own forgetting, before any heartbeat.
+  await loop.pause();
   const refused = await postJson(`${herd.url}/dashboard/api/delete`, { model: 'qwen2.5:7b', node_id: 'laptop' });
   assert.equal(refused.status, 409);
   assert.match(refused.body.error, /qwen2.5:7b is loaded on laptop; .*"force": true/);
@@ -175,6 +178,7 @@ test('delete: a loaded model is refused unless forced; the node and herd forget 
   assert.deepEqual([unload.body.model, unload.body.keep_alive], ['qwen2.5:7b', 0]);
   const inv = await inventory();
   assert.ok(!inv.nodes.find((n) => n.node_id === 'laptop').models.some((m) => m.model === 'qwen2.5:7b'));
+  loop.resume();
 
   // The seed's curl, verbatim: an unused model goes.
   const out = await curl(['-s', '-X', 'POST', `${herd.url}/dashboard/api/delete`, '-H', 'Content-Type: application/json',

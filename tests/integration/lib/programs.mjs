@@ -276,10 +276,11 @@ export async function postHeartbeat(herd, body) {
 // facts may be an object or a function of the node returning one.
 export function heartbeatLoop(herd, nodes, facts = {}, intervalMs = 150) {
   let stopped = false;
+  let paused = false;
   let running = Promise.resolve();
   const beat = async () => {
     for (const n of nodes) {
-      if (stopped) return;
+      if (stopped || paused) return;
       const f = typeof facts === 'function' ? facts(n) : facts[n.name] || {};
       try {
         await postHeartbeat(herd, await heartbeatFor(n, f));
@@ -287,10 +288,14 @@ export function heartbeatLoop(herd, nodes, facts = {}, intervalMs = 150) {
     }
   };
   const ready = beat();
-  const timer = setInterval(() => { if (!stopped) running = beat(); }, intervalMs);
+  const timer = setInterval(() => { if (!stopped && !paused) running = beat(); }, intervalMs);
   return {
     ready,
     beat,
+    // No heartbeat is sent between pause() (once the one under way has arrived) and resume():
+    // a test can change a node and see what herd does before the next heartbeat tells it.
+    async pause() { paused = true; await running; },
+    resume() { paused = false; },
     async stop() { stopped = true; clearInterval(timer); await running; },
   };
 }
