@@ -14,6 +14,7 @@
 //                          [--policies herd,signals,round_robin,least_conn,random,reference]
 //                          [--time-scale 0.04] [--seed 1] [--set FLEET_SETTING=VALUE ...]
 //   node bench/routing.mjs --smoke     (one light load, 40 model seconds, one repetition)
+import { writeFileSync } from 'node:fs';
 import { machine, median, percentile, spread, fmt, table, resultsDir, writeReport, lineChart, barChart, writePlot } from './lib/report.mjs';
 import { startSim, startHerd, startNode, stopAll, sleep, fleetOnline, simState } from '../tests/integration/lib/programs.mjs';
 
@@ -222,8 +223,29 @@ async function runOnce(policy, rate, rep) {
   const results = await play(herd.url, items, scale, deadlineMs);
   const span = (performance.now() - t0) / 1000 / scale;
   const after = Object.fromEntries(await Promise.all(sim.nodes.map(async (n) => [n.name, (await simState(n.url)).stats])));
+  const traces = (await (await fetch(`${herd.url}/dashboard/api/traces?limit=10000`)).json()) || [];
+  if (process.env.ROUTING_TRACES) writeFileSync(`${process.env.ROUTING_TRACES}-${policy}-${rate}-${rep}.json`, JSON.stringify(traces));
   await stopAll();
-  return summarize(results, span, before, after);
+  return { ...summarize(results, span, before, after), predictionError: predictionError(traces, scale, 0),
+    predictionErrorSlow: predictionError(traces, scale, 0.25) };
+}
+
+// How far herd's predicted time to first token was from the one it saw, over the completed
+// chats and agent turns whose observed TTFT is at least atLeast model seconds: the median of
+// |predicted - observed| / observed. herd times the first token in real seconds; the
+// prediction is in the node's (model) seconds. The harness's own real-time cost (a couple of
+// milliseconds of HTTP on loopback) is magnified by 1/time-scale, which weighs on the
+// shortest TTFTs only: hence the second figure, over those of 0.25 s or more.
+function predictionError(traces, scale, atLeast) {
+  const errs = [];
+  for (const t of traces) {
+    const b = t.scores_breakdown || {};
+    if (t.status !== 'completed' || /embed/.test(t.model) || !(b.predicted_ttft_s >= 0) || !(t.time_to_first_token_ms > 0)) continue;
+    const observed = t.time_to_first_token_ms / 1000 / scale;
+    if (observed < atLeast) continue;
+    errs.push(Math.abs(b.predicted_ttft_s - observed) / observed);
+  }
+  return errs.length ? median(errs) * 100 : NaN;
 }
 
 // Goodput: requests that completed with a first token within the SLO (embeddings: answered
@@ -249,6 +271,7 @@ function summarize(results, span, before, after) {
     ttftP99: percentile(ttfts, 99),
     latP99: percentile(chats.map((r) => (r.ok ? r.latency : Infinity)), 99),
     agentTtftP99: percentile(results.filter((r) => r.kind === 'agent').map((r) => (r.ok ? r.ttft : Infinity)), 99),
+    agentTtftP50: percentile(results.filter((r) => r.kind === 'agent').map((r) => (r.ok ? r.ttft : Infinity)), 50),
     goodputPct: (100 * good.length) / Math.max(1, results.length),
     goodputPerMin: (good.length / span) * 60,
     coldLoads: NODE_NAMES.reduce((s, n) => s + (after[n].loads - before[n].loads) + (after[n].reloads - before[n].reloads), 0),
@@ -270,7 +293,7 @@ for (let rep = 0; rep < o.reps; rep++) {
     for (const policy of order) {
       const s = await runOnce(policy, rate, rep);
       (runs[rate][policy] ||= []).push(s);
-      console.log(`rep ${rep + 1} load ${rate}/s ${policy.padEnd(11)} requests ${s.requests} failed ${s.failed} ttft p50 ${fmt(s.ttftP50)} p99 ${fmt(s.ttftP99)} s, latency p99 ${fmt(s.latP99)} s, goodput ${fmt(s.goodputPct, 1)}%, cold loads ${s.coldLoads}`);
+      console.log(`rep ${rep + 1} load ${rate}/s ${policy.padEnd(11)} requests ${s.requests} failed ${s.failed} ttft p50 ${fmt(s.ttftP50)} p99 ${fmt(s.ttftP99)} s, agent p50 ${fmt(s.agentTtftP50)} s, latency p99 ${fmt(s.latP99)} s, goodput ${fmt(s.goodputPct, 1)}%, cold loads ${s.coldLoads}, busy ${NODE_NAMES.map((n) => fmt(s.util[n], 0)).join('/')}%, prediction error ${fmt(s.predictionError, 0)}% / ${fmt(s.predictionErrorSlow, 0)}%`);
     }
   }
 }
@@ -283,7 +306,7 @@ const lines = [`# Routing quality`, '',
   `A simulated fleet (herd-sim with one herd-node each): **studio** (180 GB, 800 GB/s, 4 slots), **gpu-box** (22 GB, 1 TB/s, 2 slots), **laptop** (10 GB, 100 GB/s, 1 slot); models qwen2.5:7b, llama3.1:8b, qwen2.5:32b, llama3.3:70b (studio only) and nomic-embed-text. ` +
   `The workload: Poisson arrivals at each load (requests per second): 60% short chats (qwen2.5:7b 55%, llama3.1:8b 20%, qwen2.5:32b 15%, llama3.3:70b 10%), 25% embeddings (1–16 inputs), 15% agent sessions of 4–10 turns that resend a growing conversation; and a burst of 12 chats every 60 s. ` +
   `${o.seconds} s of arrivals per run; requests unfinished 60 s after the last arrival count as failed. Every run starts from the same state; the same schedule is played for every policy; policies take turns in a rotated order within each of ${o.reps} repetition(s). Figures are medians over repetitions; times are model seconds (time scale ${o.scale}).`, '',
-  `- **TTFT**: time to first token of chats and agent turns (a failed request counts as infinite). **p99 latency**: whole chat. **goodput**: share of all requests that succeeded with a first token (embeddings: answer) within ${SLO_TTFT} s. **cold loads**: model loads and reloads on the nodes during the run. **busy**: slot-time spent on prompt and generation, per node, as a share of its slots.`, '',
+  `- **TTFT**: time to first token of chats and agent turns (a failed request counts as infinite). **p99 latency**: whole chat. **goodput**: share of all requests that succeeded with a first token (embeddings: answer) within ${SLO_TTFT} s. **cold loads**: model loads and reloads on the nodes during the run. **busy**: slot-time spent on prompt and generation, per node, as a share of its slots. **TTFT prediction error**: the median of |predicted − observed| / observed time to first token over completed chats and agent turns, herd's cost model as it ran under each policy; over all of them, and over those that took 0.25 s or more (the harness's own couple of real milliseconds per request are magnified by the time scale into tens of model milliseconds, which weighs only on the shortest).`, '',
   `- Policies: **herd** (the lowest predicted time to first token, from speeds learned per node and model; queues bounded by each node's parallel slots), **signals** (the seven-signal score, queues bounded likewise), **round_robin**, **least_conn** (fewest requests on the node), **random**, **reference** (the Python project's scoring and ties, unbounded queues). All but herd and signals send requests straight to the node.`, ''];
 for (const rate of o.loads) {
   lines.push(`## Load ${rate} requests/s`, '');
@@ -291,11 +314,11 @@ for (const rate of o.loads) {
     const g = (f) => med(rate, p, f);
     const rs = runs[rate][p];
     return [p, fmt(g((s) => s.requests), 0), fmt(g((s) => s.failed), 0), fmt(g((s) => s.ttftP50)), fmt(g((s) => s.ttftP99)),
-      fmt(g((s) => s.agentTtftP99)), fmt(g((s) => s.latP99)), `${fmt(g((s) => s.goodputPct), 1)}%`, fmt(g((s) => s.goodputPerMin), 1),
+      fmt(g((s) => s.agentTtftP50)), fmt(g((s) => s.agentTtftP99)), fmt(g((s) => s.latP99)), `${fmt(g((s) => s.goodputPct), 1)}%`, fmt(g((s) => s.goodputPerMin), 1),
       fmt(g((s) => s.coldLoads), 0), NODE_NAMES.map((n) => `${fmt(g((s) => s.util[n]), 0)}%`).join(' / '),
-      rs.length > 1 ? `${fmt(100 * spread(rs.map((s) => s.ttftP99)), 0)}%` : '–'];
+      rs.length > 1 ? `${fmt(100 * spread(rs.map((s) => s.ttftP99)), 0)}%` : '–', `${fmt(g((s) => s.predictionError), 0)}% / ${fmt(g((s) => s.predictionErrorSlow), 0)}%`];
   });
-  lines.push(table(['policy', 'requests', 'failed', 'TTFT p50 s', 'TTFT p99 s', 'agent TTFT p99 s', 'latency p99 s', 'goodput', 'goodput /min', 'cold loads', `busy ${NODE_NAMES.join(' / ')}`, 'p99 TTFT spread'], rows), '');
+  lines.push(table(['policy', 'requests', 'failed', 'TTFT p50 s', 'TTFT p99 s', 'agent TTFT p50 s', 'agent TTFT p99 s', 'latency p99 s', 'goodput', 'goodput /min', 'cold loads', `busy ${NODE_NAMES.join(' / ')}`, 'p99 TTFT spread', 'TTFT prediction error: all / ≥ 0.25 s'], rows), '');
   const others = o.policies.filter((p) => p !== 'herd');
   if (o.policies.includes('herd') && others.length) {
     const h99 = med(rate, 'herd', (s) => s.ttftP99), hg = med(rate, 'herd', (s) => s.goodputPct);

@@ -78,6 +78,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     registry_init(&c->registry, settings->heartbeat_timeout, settings->heartbeat_offline);
     queue_set_init(&c->queues, (int)settings->max_queue);
     cost_table_init(&c->costs, 4096);
+    prefix_index_init(&c->prefixes);
     char path[4096];
     snprintf(path, sizeof path, "%s/latency.db", settings->data_dir);
     c->traces = trace_store_open(base, path, 200, (int)settings->trace_retention_days, err, errlen);
@@ -142,6 +143,7 @@ void coord_free(struct coord *c)
     trace_store_close(c->traces);
     queue_set_free(&c->queues);
     cost_table_free(&c->costs);
+    prefix_index_free(&c->prefixes);
     registry_free(&c->registry);
     free(c);
 }

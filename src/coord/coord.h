@@ -98,8 +98,9 @@ struct coord {
     const enum cfg_source *cfg_sources; /* where each setting came from (borrowed), or NULL */
     struct score_weights weights;
     struct registry registry;
-    struct cost_table costs;     /* speeds learned per node:model (cost.h) */
-    struct coord_events *events; /* the dashboard's live streams (coord_events.c) */
+    struct cost_table costs;      /* speeds learned per node:model (cost.h) */
+    struct prefix_index prefixes; /* prompts each node:model has cached (prefix.h) */
+    struct coord_events *events;  /* the dashboard's live streams (coord_events.c) */
     struct queue_set queues;
     struct httpd *httpd;
     struct httpc *httpc;

@@ -157,6 +157,11 @@ static void handle_inference(struct httpd_req *r, void *arg)
         jsonx_int(json_object_get(body, "options"), "num_predict", &limit);
     }
     rq.max_output = limit > 0 ? limit : 0;
+    if (rt->queued && !rt->embedding) {
+        rq.prefix = malloc(sizeof *rq.prefix);
+        if (rq.prefix)
+            prefix_key_of(body, rq.prefix); /* without it, routing knows no cache: no harm */
+    }
     rq.tags = request_tags(body, httpd_req_header(r, "X-Herd-Tags"));
     snprintf(rq.client_ip, sizeof rq.client_ip, "%s", httpd_req_peer(r));
     snprintf(rq.app, sizeof rq.app, "%s", httpd_req_principal(r) ? httpd_req_principal(r) : "");

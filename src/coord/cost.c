@@ -74,21 +74,27 @@ static void learn(double *est, uint32_t *n, double obs)
     (*n)++;
 }
 
-static void learn_typical(struct cost_table *t, const char *model, double tokens)
+/* The model's entry of typical figures, made when new (in turn over the old when full). */
+static size_t typical_of(struct cost_table *t, const char *model)
 {
     size_t i = 0;
     while (i < t->n_typical && strcmp(t->typical[i].model, model) != 0)
         i++;
     if (i == t->n_typical) {
         if (t->n_typical == sizeof t->typical / sizeof t->typical[0])
-            i = (size_t)(t->clock % t->n_typical); /* full: replace one, in turn */
+            i = (size_t)(t->clock % t->n_typical);
         else
             t->n_typical++;
         snprintf(t->typical[i].model, sizeof t->typical[i].model, "%s", model);
-        t->typical[i].tokens = tokens;
-        return;
+        t->typical[i].tokens = 0;
+        t->typical[i].token_ratio = 0;
     }
-    t->typical[i].tokens += 0.1 * (tokens - t->typical[i].tokens);
+    return i;
+}
+
+static void ewma(double *v, double obs, double a)
+{
+    *v = *v > 0 ? *v + a * (obs - *v) : obs;
 }
 
 int cost_observe(struct cost_table *t, const char *node_id, const char *model,
@@ -98,23 +104,39 @@ int cost_observe(struct cost_table *t, const char *node_id, const char *model,
     if (!e)
         return -ENOMEM;
     e->used = ++t->clock;
-    if (o->prompt_tokens >= MIN_PROMPT_TOKENS && o->prompt_s > 0)
-        learn(&e->prompt_tps, &e->n_prompt, (double)o->prompt_tokens / o->prompt_s);
+    double cached = o->cached_share > 0 ? (o->cached_share < 1 ? o->cached_share : 1) : 0;
+    double fresh = (double)o->prompt_tokens * (1 - cached);
+    if (fresh >= MIN_PROMPT_TOKENS && o->prompt_s > 0)
+        learn(&e->prompt_tps, &e->n_prompt, fresh / o->prompt_s);
     if (o->output_tokens >= MIN_OUTPUT_TOKENS && o->output_s > 0)
         learn(&e->gen_tps, &e->n_gen, (double)o->output_tokens / o->output_s);
     if (o->load_s > MIN_LOAD_S || (e->load_s > 0 && o->load_s > 0.1 * e->load_s))
         learn(&e->load_s, &e->n_load, o->load_s);
-    if (o->output_tokens > 0)
-        learn_typical(t, model, (double)o->output_tokens);
+    if (o->output_tokens > 0 || (o->prompt_tokens > 0 && o->estimated_prompt_tokens > 0)) {
+        size_t i = typical_of(t, model);
+        if (o->output_tokens > 0)
+            ewma(&t->typical[i].tokens, (double)o->output_tokens, 0.1);
+        if (o->prompt_tokens > 0 && o->estimated_prompt_tokens > 0)
+            ewma(&t->typical[i].token_ratio,
+                 (double)o->prompt_tokens / (double)o->estimated_prompt_tokens, 0.1);
+    }
     return 0;
 }
 
 double cost_typical_output(const struct cost_table *t, const char *model)
 {
     for (size_t i = 0; i < t->n_typical; i++)
-        if (strcmp(t->typical[i].model, model) == 0)
+        if (strcmp(t->typical[i].model, model) == 0 && t->typical[i].tokens > 0)
             return t->typical[i].tokens;
     return DEFAULT_OUTPUT;
+}
+
+double cost_token_ratio(const struct cost_table *t, const char *model)
+{
+    for (size_t i = 0; i < t->n_typical; i++)
+        if (strcmp(t->typical[i].model, model) == 0 && t->typical[i].token_ratio > 0)
+            return t->typical[i].token_ratio;
+    return 1;
 }
 
 /* The bandwidth of the node with this id, or 0. */

@@ -37,7 +37,8 @@ struct cost_table {
     /* Typical reply length per model (tokens), for requests that set no limit. */
     struct {
         char model[MODEL_NAME_MAX];
-        double tokens;
+        double tokens;      /* a reply's length */
+        double token_ratio; /* the prompt's tokens as the model counts them, per herd's guess */
     } typical[64];
     size_t n_typical;
 };
@@ -49,16 +50,19 @@ void cost_table_free(struct cost_table *t);
 
 /* What a finished request reported. A count or duration < 0 (or a duration of 0) is unknown. */
 struct cost_observation {
-    int64_t prompt_tokens;
-    double prompt_s;
+    int64_t prompt_tokens;           /* the whole prompt, cached or not (as Ollama counts them) */
+    double prompt_s;                 /* the time to evaluate what was not cached */
+    int64_t estimated_prompt_tokens; /* herd's guess of prompt_tokens, when it made one */
+    double cached_share;             /* the share herd predicted the node had cached */
     int64_t output_tokens;
     double output_s;
     double load_s;
 };
 
 /* Learns from a request node:model finished. A load counts only when one happened (a load
- * time over 0.25 s, or a tenth of the known one); a prompt only when it had enough tokens to
- * time (prefix cache hits report a few tokens in almost no time). 0 or -ENOMEM. */
+ * time over 0.25 s, or a tenth of the known one). A prompt's speed is learned only from the
+ * part that was not cached (Ollama counts the whole prompt but times only that part), and
+ * only when there was enough of it to time. 0 or -ENOMEM. */
 int cost_observe(struct cost_table *t, const char *node_id, const char *model,
                  const struct cost_observation *o);
 
@@ -68,6 +72,9 @@ const struct cost_speed *cost_find(const struct cost_table *t, const char *node_
 
 /* The typical reply length of model, in tokens (200 when nothing was seen). */
 double cost_typical_output(const struct cost_table *t, const char *model);
+
+/* How many of model's tokens herd's guess of one prompt token is (1 when nothing was seen). */
+double cost_token_ratio(const struct cost_table *t, const char *model);
 
 /* The speeds to predict with for model on node n: measured where known, else the prior from
  * the other nodes (nodes, borrowed) and the heartbeat. size_gb is the model's size. */

@@ -104,6 +104,8 @@ void fwd_request_free(struct fwd_request *rq)
     rq->tags = NULL;
     free(rq->raw);
     rq->raw = NULL;
+    free(rq->prefix);
+    rq->prefix = NULL;
 }
 
 /* ---- the holding queue ---- */
@@ -248,6 +250,8 @@ static void learn_speeds(struct fwd *f)
     struct cost_observation o = {
         .prompt_tokens = r->prompt_tokens,
         .prompt_s = r->prompt_s,
+        .estimated_prompt_tokens = f->rq.tokens,
+        .cached_share = f->score.prefix_match,
         .output_tokens = r->completion_tokens,
         .output_s = r->output_s,
         .load_s = r->load_s,
@@ -336,6 +340,8 @@ static void start_client(struct fwd *f)
     httpd_add_header(f->req, "X-Fleet-Request-Id", f->id);
     httpd_stream_start(f->req, (int)f->status, f->ctype);
     f->state = FWD_STREAMING;
+    free(f->rq.prefix); /* no more routing: what it was for */
+    f->rq.prefix = NULL;
 }
 
 static void on_drain(struct httpd_req *r, void *arg)
@@ -520,6 +526,7 @@ static void fleet_view(const struct coord *c, struct route_fleet *v)
     v->p75_ms = c->traces ? p75_of : NULL;
     v->p75_ctx = c->traces;
     v->costs = &c->costs;
+    v->prefixes = &c->prefixes;
     v->default_slots = (int)c->settings->default_parallel;
     v->now = time_wall();
     v->turn = c->decisions;
@@ -543,6 +550,7 @@ static void ask_of(const struct fwd *f, struct route_ask *a, const char **exclud
     a->num_ctx = f->rq.num_ctx;
     a->tokens = f->rq.tokens;
     a->max_output = f->rq.max_output;
+    a->prefix = f->rq.prefix;
     a->openai = f->rq.endpoint->openai;
     a->embedding = f->rq.endpoint->embedding;
     a->queued = f->rq.endpoint->queued;
@@ -575,6 +583,11 @@ static void adopt(struct fwd *f, const struct route_choice *ch)
                  (long long)ch->loaded_ctx);
     f->score = ch->score;
     f->w.work_s = ch->score.predicted ? ch->score.service_s : 0; /* what its slot will take */
+    if (f->rq.prefix) /* the node's slot caches this prompt from now on */
+        prefix_remember(&f->c->prefixes, ch->node->id, f->model,
+                        ch->node->num_parallel > 0 ? ch->node->num_parallel
+                                                   : (int)f->c->settings->default_parallel,
+                        f->rq.prefix);
     snprintf(f->node_id, sizeof f->node_id, "%s", ch->node->id);
     snprintf(f->url, sizeof f->url, "%s%s", ch->node->url, f->rq.endpoint->path);
 }

@@ -52,7 +52,8 @@ struct fwd_request {
     int64_t num_ctx;    /* options.num_ctx of an Ollama request; 0 when absent */
     int64_t tokens;     /* estimated prompt tokens */
     int64_t max_output; /* options.num_predict, max_tokens or max_completion_tokens; 0: none */
-    char *raw;          /* the client's body (owned) */
+    struct prefix_key *prefix; /* the prompt as blocks (chats and completions; owned), or NULL */
+    char *raw;                 /* the client's body (owned) */
     size_t raw_len;
     bool drop_extra; /* the body has fallback_models or metadata, which Ollama must not get */
     bool add_usage;  /* herd asks for usage in an OpenAI stream (and keeps it to itself) */

@@ -99,7 +99,9 @@ static void predict(const struct route_fleet *v, const struct route_ask *a, cons
         .work_waiting_s = q ? q->work_waiting_s : 0,
     };
     struct cost_ask ca = {
-        .prompt_tokens = a->tokens,
+        .cached_share =
+            v->prefixes && a->prefix ? prefix_match(v->prefixes, n->id, model, a->prefix) : 0,
+        .prompt_tokens = (int64_t)((double)a->tokens * cost_token_ratio(v->costs, model) + 0.5),
         .output_tokens =
             a->max_output > 0 ? (double)a->max_output : cost_typical_output(v->costs, model),
     };

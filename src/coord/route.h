@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "coord/cost.h"
+#include "coord/prefix.h"
 #include "coord/queue.h"
 #include "coord/registry.h"
 #include "coord/score.h"
@@ -60,9 +61,10 @@ struct route_fleet {
     /* p75 latency (ms) of node:model, <= 0 when unknown; NULL when nothing is known. */
     double (*p75_ms)(const void *ctx, const char *node_id, const char *model);
     const void *p75_ctx;
-    const struct cost_table *costs; /* learned speeds, for the predictions; NULL: none */
-    int default_slots;              /* parallel slots of a node that does not report them */
-    double now;                     /* wall time, for the warm tier */
+    const struct cost_table *costs;      /* learned speeds, for the predictions; NULL: none */
+    const struct prefix_index *prefixes; /* what each node has cached; NULL: nothing known */
+    int default_slots;                   /* parallel slots of a node that does not report them */
+    double now;                          /* wall time, for the warm tier */
     uint64_t turn; /* the fleet's decision counter: equal scores are shared out in turn */
     bool vram_fallback;
     bool auto_pull;
@@ -78,14 +80,15 @@ struct route_ask {
                                     NULL to choose one */
     const char *const *excluded; /* nodes already tried: never chosen again */
     int n_excluded;
-    unsigned needs;     /* enum model_cap */
-    int64_t num_ctx;    /* options.num_ctx of an Ollama request; 0 when absent */
-    int64_t tokens;     /* estimated prompt tokens */
-    int64_t max_output; /* num_predict / max_tokens; 0 when not set */
-    bool openai;        /* context protection is for Ollama's API only */
-    bool embedding;     /* an embedding API: never served by another model */
-    bool queued;        /* takes a slot (inference), as opposed to /api/show */
-    bool pulled;        /* its model was pulled for it: serve that model, pull no more */
+    unsigned needs;                  /* enum model_cap */
+    int64_t num_ctx;                 /* options.num_ctx of an Ollama request; 0 when absent */
+    int64_t tokens;                  /* estimated prompt tokens */
+    int64_t max_output;              /* num_predict / max_tokens; 0 when not set */
+    const struct prefix_key *prefix; /* its prompt as blocks, or NULL */
+    bool openai;                     /* context protection is for Ollama's API only */
+    bool embedding;                  /* an embedding API: never served by another model */
+    bool queued;                     /* takes a slot (inference), as opposed to /api/show */
+    bool pulled; /* its model was pulled for it: serve that model, pull no more */
 };
 
 struct route_choice {

@@ -24,7 +24,8 @@ static struct node make_node(const char *id, double bw)
 
 static struct cost_observation seen(int64_t pt, double ps, int64_t ot, double os, double load)
 {
-    return (struct cost_observation){pt, ps, ot, os, load};
+    return (struct cost_observation){
+        .prompt_tokens = pt, .prompt_s = ps, .output_tokens = ot, .output_s = os, .load_s = load};
 }
 
 static void speeds_follow_what_nodes_report(void **state)
@@ -107,6 +108,40 @@ static void priors_for_a_model_never_run_here(void **state)
     cost_rates(&t, &fast, "m:7b", 5, nodes, 3, &r);
     NEAR(r.gen_tps, 100);
     assert_true(r.measured);
+    cost_table_free(&t);
+}
+
+static void a_cached_prompt_is_timed_on_its_fresh_part_only(void **state)
+{
+    (void)state;
+    struct cost_table t;
+    cost_table_init(&t, 16);
+    /* 4000 tokens, three quarters cached: 1000 evaluated in 1 s. */
+    struct cost_observation o = seen(4000, 1.0, 50, 1, 0);
+    o.cached_share = 0.75;
+    cost_observe(&t, "a", "m", &o);
+    NEAR(cost_find(&t, "a", "m")->prompt_tps, 1000);
+    /* Almost all cached: too little fresh prompt to time. */
+    o.cached_share = 0.999;
+    cost_observe(&t, "a", "m", &o);
+    assert_int_equal(cost_find(&t, "a", "m")->n_prompt, 1);
+    cost_table_free(&t);
+}
+
+static void herd_s_token_guess_is_calibrated_per_model(void **state)
+{
+    (void)state;
+    struct cost_table t;
+    cost_table_init(&t, 16);
+    NEAR(cost_token_ratio(&t, "m"), 1);
+    struct cost_observation o = seen(1200, 1, 50, 1, 0);
+    o.estimated_prompt_tokens = 1000;
+    cost_observe(&t, "a", "m", &o);
+    NEAR(cost_token_ratio(&t, "m"), 1.2);
+    o.prompt_tokens = 2200;
+    cost_observe(&t, "b", "m", &o);
+    NEAR(cost_token_ratio(&t, "m"), 1.2 + 0.1 * (2.2 - 1.2));
+    NEAR(cost_token_ratio(&t, "other"), 1);
     cost_table_free(&t);
 }
 
@@ -197,6 +232,8 @@ int main(void)
         cmocka_unit_test(speeds_follow_what_nodes_report),
         cmocka_unit_test(loads_and_tiny_prompts_count_only_when_real),
         cmocka_unit_test(priors_for_a_model_never_run_here),
+        cmocka_unit_test(a_cached_prompt_is_timed_on_its_fresh_part_only),
+        cmocka_unit_test(herd_s_token_guess_is_calibrated_per_model),
         cmocka_unit_test(typical_reply_length),
         cmocka_unit_test(the_table_is_bounded),
         cmocka_unit_test(the_prediction_adds_up),
