@@ -11,14 +11,14 @@
 // they read like a real fleet's.
 //
 //   node bench/routing.mjs [--loads 0.5,1,1.5,2] [--seconds 240] [--reps 3]
-//                          [--policies herd,signals,round_robin,least_conn,random,reference]
+//                          [--policies herd,signals,round_robin,least_conn,random,reference,cache_aware,llmd]
 //                          [--time-scale 0.04] [--seed 1] [--set FLEET_SETTING=VALUE ...]
 //   node bench/routing.mjs --smoke     (one light load, 40 model seconds, one repetition)
 import { writeFileSync } from 'node:fs';
 import { machine, median, percentile, spread, fmt, table, resultsDir, writeReport, lineChart, barChart, writePlot } from './lib/report.mjs';
 import { startSim, startHerd, startNode, stopAll, sleep, fleetOnline, simState } from '../tests/integration/lib/programs.mjs';
 
-const ALL_POLICIES = ['herd', 'signals', 'round_robin', 'least_conn', 'random', 'reference'];
+const ALL_POLICIES = ['herd', 'signals', 'round_robin', 'least_conn', 'random', 'reference', 'cache_aware', 'llmd'];
 const o = { loads: [0.5, 1, 1.5, 2], seconds: 240, reps: 3, policies: ALL_POLICIES, scale: 0.04, seed: 1, smoke: false, env: {} };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -307,7 +307,7 @@ const lines = [`# Routing quality`, '',
   `The workload: Poisson arrivals at each load (requests per second): 60% short chats (qwen2.5:7b 55%, llama3.1:8b 20%, qwen2.5:32b 15%, llama3.3:70b 10%), 25% embeddings (1–16 inputs), 15% agent sessions of 4–10 turns that resend a growing conversation; and a burst of 12 chats every 60 s. ` +
   `${o.seconds} s of arrivals per run; requests unfinished 60 s after the last arrival count as failed. Every run starts from the same state; the same schedule is played for every policy; policies take turns in a rotated order within each of ${o.reps} repetition(s). Figures are medians over repetitions; times are model seconds (time scale ${o.scale}).`, '',
   `- **TTFT**: time to first token of chats and agent turns (a failed request counts as infinite). **p99 latency**: whole chat. **goodput**: share of all requests that succeeded with a first token (embeddings: answer) within ${SLO_TTFT} s. **cold loads**: model loads and reloads on the nodes during the run. **busy**: slot-time spent on prompt and generation, per node, as a share of its slots. **TTFT prediction error**: the median of |predicted − observed| / observed time to first token over completed chats and agent turns, herd's cost model as it ran under each policy; over all of them, and over those that took 0.25 s or more (the harness's own couple of real milliseconds per request are magnified by the time scale into tens of model milliseconds, which weighs only on the shortest).`, '',
-  `- Policies: **herd** (the lowest predicted time to first token, from speeds learned per node and model; queues bounded by each node's parallel slots), **signals** (the seven-signal score, queues bounded likewise), **round_robin**, **least_conn** (fewest requests on the node), **random**, **reference** (the Python project's scoring and ties, unbounded queues). All but herd and signals send requests straight to the node.`, ''];
+  `- Policies: **herd** (the lowest predicted time to first token, from speeds learned per node and model; queues bounded by each node's parallel slots), **signals** (the seven-signal score, queues bounded likewise), **round_robin**, **least_conn** (fewest requests on the node), **random**, **reference** (the Python project's scoring and ties, unbounded queues), **cache_aware** (SGLang's router: best prefix match over 30%, else the smallest tree, the least loaded when load is imbalanced), **llmd** (llm-d's default scorers, prefix : queue : KV use = 2 : 2 : 1). All but herd and signals send requests straight to the node.`, ''];
 for (const rate of o.loads) {
   lines.push(`## Load ${rate} requests/s`, '');
   const rows = o.policies.map((p) => {

@@ -65,8 +65,10 @@ static const struct cfg_option options[] = {
      "slot, a cold load, the prefill, from speeds learned per node and model), signals (the "
      "highest total of the seven signals above); both queue in herd within each node's "
      "parallel slots. To measure them against others (bench/routing.mjs): round_robin, "
-     "least_conn, random, or reference (the Python project's scoring, ties to the first node); "
-     "those send every request straight to the node, with no queue in herd"},
+     "least_conn, random, reference (the Python project's scoring, ties to the first node), "
+     "cache_aware (SGLang's router: the best prefix match, or the least loaded when the load is "
+     "imbalanced) or llmd (llm-d's default: prefix : queue : KV use = 2 : 2 : 1); those send "
+     "every request straight to the node, with no queue in herd"},
     {"default-parallel", "FLEET_DEFAULT_PARALLEL", CFG_INT, S(default_parallel), "1", 1, 1024, NULL,
      "N", "Parallel slots per node:model when the node does not report them"},
     {"max-queue", "FLEET_MAX_QUEUE", CFG_INT, S(max_queue), "100", 1, 1000000, NULL, "N",

@@ -125,6 +125,15 @@ double prefix_match(const struct prefix_index *x, const char *node_id, const cha
     return share > 1 ? 1 : share;
 }
 
+size_t prefix_blocks(const struct prefix_index *x, const char *node_id, const char *model)
+{
+    const struct prefix_entry *e = find(x, node_id, model);
+    size_t n = 0;
+    for (int i = 0; e && i < e->n_slots; i++)
+        n += e->slots[i].n;
+    return n;
+}
+
 int prefix_remember(struct prefix_index *x, const char *node_id, const char *model, int slots,
                     const struct prefix_key *key)
 {

@@ -59,6 +59,9 @@ void prefix_index_free(struct prefix_index *x);
 double prefix_match(const struct prefix_index *x, const char *node_id, const char *model,
                     const struct prefix_key *key);
 
+/* How many blocks node:model's remembered prompts hold in all. */
+size_t prefix_blocks(const struct prefix_index *x, const char *node_id, const char *model);
+
 /* key was sent to node:model, which has slots parallel slots: it takes the slot whose prompt
  * it continues, else a free one, else the least recently used. 0 or -ENOMEM. */
 int prefix_remember(struct prefix_index *x, const char *node_id, const char *model, int slots,

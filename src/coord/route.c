@@ -137,8 +137,11 @@ size_t route_rank(const struct route_fleet *v, const struct route_ask *a, const 
         in[i].node = v->nodes[i];
         in[i].queue_depth = queue_depth(v->queues, id, model);
         in[i].p75_ms = v->p75_ms ? v->p75_ms(v->p75_ctx, id, model) : 0;
-        if (v->weights->policy == SCORE_POLICY_LEAST_CONN)
+        if (v->weights->policy == SCORE_POLICY_LEAST_CONN ||
+            v->weights->policy == SCORE_POLICY_CACHE_AWARE)
             in[i].node_load = node_load(v->queues, id);
+        if (v->prefixes)
+            in[i].cached_blocks = prefix_blocks(v->prefixes, id, model);
         if (v->costs) {
             double evictable = 0;
             predict(v, a, v->nodes[i], model, size, &pred[i], &evictable);

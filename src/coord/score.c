@@ -299,6 +299,74 @@ static void share_ties(struct score_result *out, size_t eligible, uint64_t turn)
         rotate_pick(out, (size_t)(turn % ties));
 }
 
+/* The highest peer_score first, then the order the nodes joined. */
+static int cmp_peer(const void *a, const void *b)
+{
+    const struct score_result *x = a, *y = b;
+    if (fabs(x->peer_score - y->peer_score) > 1e-12)
+        return x->peer_score > y->peer_score ? -1 : 1;
+    return cmp_order(a, b);
+}
+
+/* Sorts by peer_score; equal best scores are shared out in turn. */
+static void rank_by_peer_score(struct score_result *out, size_t eligible, uint64_t turn)
+{
+    qsort(out, eligible, sizeof *out, cmp_peer);
+    size_t ties = 1;
+    while (ties < eligible && fabs(out[ties].peer_score - out[0].peer_score) <= 1e-12)
+        ties++;
+    if (ties > 1)
+        rotate_pick(out, (size_t)(turn % ties));
+}
+
+/* SGLang's (SMG's) cache_aware, after model_gateway/src/policies/cache_aware.rs: when the load
+ * is imbalanced (max - min > 64 and max > 1.5 min), the least loaded worker; else the one whose
+ * prefix tree matches the prompt best if it matches more than 30% of it; else the one with the
+ * smallest tree. The tree is herd's prefix index; the load, requests on the node. */
+static void rank_cache_aware(struct score_result *out, size_t eligible, uint64_t turn)
+{
+    if (eligible == 0)
+        return;
+    int lo = out[0].load, hi = out[0].load;
+    double best_match = 0;
+    for (size_t i = 0; i < eligible; i++) {
+        lo = out[i].load < lo ? out[i].load : lo;
+        hi = out[i].load > hi ? out[i].load : hi;
+        best_match = fmax(best_match, out[i].b.prefix_match);
+    }
+    for (size_t i = 0; i < eligible; i++) {
+        if (hi - lo > 64 && hi > 1.5 * lo)
+            out[i].peer_score = -out[i].load;
+        else if (best_match > 0.3)
+            out[i].peer_score = out[i].b.prefix_match;
+        else
+            out[i].peer_score = -(double)out[i].cached_blocks;
+    }
+    rank_by_peer_score(out, eligible, turn);
+}
+
+/* llm-d's default scheduling profile: max of 2 x prefix score (the share of the prompt
+ * cached) + 2 x queue score (normalised shortest queue: 1 for the shortest, 0 for the
+ * longest) + 1 x KV-cache score (1 - usage, usage taken as the node:model's requests over its
+ * slots). */
+static void rank_llmd(struct score_result *out, size_t eligible, uint64_t turn)
+{
+    if (eligible == 0)
+        return;
+    int lo = out[0].depth, hi = out[0].depth;
+    for (size_t i = 0; i < eligible; i++) {
+        lo = out[i].depth < lo ? out[i].depth : lo;
+        hi = out[i].depth > hi ? out[i].depth : hi;
+    }
+    for (size_t i = 0; i < eligible; i++) {
+        double queue = hi > lo ? (double)(hi - out[i].depth) / (double)(hi - lo) : 1;
+        int slots = out[i].node->num_parallel > 0 ? out[i].node->num_parallel : 1;
+        double usage = fmin(1, (double)out[i].depth / slots);
+        out[i].peer_score = 2 * out[i].b.prefix_match + 2 * queue + (1 - usage);
+    }
+    rank_by_peer_score(out, eligible, turn);
+}
+
 /* splitmix64's finaliser: a well-spread number from a counter, for the random policy. */
 static uint64_t mix64(uint64_t x)
 {
@@ -319,6 +387,8 @@ size_t score_rank(const struct score_weights *w, const struct score_request *req
         memset(&out[i].b, 0, sizeof out[i].b);
         out[i].verdict = score_node(w, req, &in[i], median, now, &out[i].b);
         out[i].load = in[i].node_load;
+        out[i].depth = in[i].queue_depth;
+        out[i].cached_blocks = in[i].cached_blocks;
         eligible += out[i].verdict == SCORE_ELIGIBLE;
     }
     qsort(out, n, sizeof *out, cmp_result);
@@ -356,6 +426,12 @@ size_t score_rank(const struct score_weights *w, const struct score_request *req
     case SCORE_POLICY_RANDOM:
         if (eligible > 1)
             rotate_pick(out, (size_t)(mix64(turn) % eligible));
+        break;
+    case SCORE_POLICY_CACHE_AWARE:
+        rank_cache_aware(out, eligible, turn);
+        break;
+    case SCORE_POLICY_LLMD:
+        rank_llmd(out, eligible, turn);
         break;
     }
     return eligible;

@@ -33,10 +33,12 @@ enum score_policy {
     SCORE_POLICY_LEAST_CONN,
     SCORE_POLICY_RANDOM,
     SCORE_POLICY_REFERENCE,
+    SCORE_POLICY_CACHE_AWARE, /* SGLang's / SMG's cache_aware router */
+    SCORE_POLICY_LLMD,        /* llm-d's default scorers: prefix : queue : KV = 2 : 2 : 1 */
 };
 
 /* The names of the policies, '|'-separated in enum order (the setting's choices). */
-#define SCORE_POLICY_CHOICES "herd|signals|round_robin|least_conn|random|reference"
+#define SCORE_POLICY_CHOICES "herd|signals|round_robin|least_conn|random|reference|cache_aware|llmd"
 
 struct score_weights {
     double hot, warm, cold;         /* thermal tiers: 50 / 30 / 10 */
@@ -82,7 +84,8 @@ struct score_node_input {
     const struct node *node;
     int queue_depth; /* pending + in flight on node:model */
     double p75_ms;   /* p75 latency of node:model; <= 0 when unknown */
-    int node_load;   /* pending + in flight on the node, every model (least_conn only) */
+    int node_load;   /* pending + in flight on the node, every model (least_conn, cache_aware) */
+    size_t cached_blocks; /* prompt blocks herd remembers on node:model (cache_aware) */
     /* The predicted cost here (herd's policy), or NULL. */
     const struct score_prediction *predicted;
     /* Memory of idle loaded models that Ollama would evict to make room (herd's policy; 0:
@@ -106,7 +109,10 @@ struct score_result {
     const struct node *node;
     enum score_verdict verdict;
     struct score_breakdown b;
-    int load; /* the input's node_load */
+    int load;             /* the input's node_load */
+    int depth;            /* the input's queue_depth */
+    size_t cached_blocks; /* the input's cached_blocks */
+    double peer_score;    /* what the peers' policies rank by (cache_aware, llmd) */
 };
 
 /* The checks of stage 1 that do not depend on the model: SCORE_ELIGIBLE when the node may

@@ -401,6 +401,83 @@ static void reference_policy(void **state)
     NEAR(ref.wait_time, -6); /* 2 x 30 s / 10 */
 }
 
+/* herd's policy: the lowest predicted time to first token, completion breaking ties, equal
+ * predictions in turn; the seven signals do not enter into it. */
+static void herd_policy_ranks_by_prediction(void **state)
+{
+    (void)state;
+    struct policy_fleet f;
+    policy_fleet_init(&f);
+    struct score_prediction p[4] = {
+        {.ttft_s = 2, .total_s = 5},   /* c */
+        {.ttft_s = 0.1, .total_s = 1}, /* off: never */
+        {.ttft_s = 1, .total_s = 9},   /* b */
+        {.ttft_s = 1, .total_s = 4},   /* a: b's TTFT, sooner done */
+    };
+    for (int i = 0; i < 4; i++)
+        f.in[i].predicted = &p[i];
+    f.in[3].queue_depth = 5; /* the signals would mark a down; the prediction already counts it */
+    for (uint64_t t = 0; t < 4; t++)
+        assert_ptr_equal(first_for(&f, SCORE_POLICY_HERD, t), &f.a);
+    p[2].total_s = 4; /* a and b the same: in turn */
+    assert_ptr_not_equal(first_for(&f, SCORE_POLICY_HERD, 0), first_for(&f, SCORE_POLICY_HERD, 1));
+    struct score_weights w = W;
+    struct score_request req = {"m:7b", 5, 0};
+    struct score_result out[4];
+    score_rank(&w, &req, f.in, 4, 10000, 0, out);
+    assert_true(out[0].b.predicted && out[0].b.predicted_ttft_s == 1);
+    json_t *j = score_breakdown_json(&out[0].b);
+    assert_non_null(json_object_get(j, "predicted_ttft_s"));
+    assert_non_null(json_object_get(j, "thermal")); /* the seven keys stay */
+    json_decref(j);
+}
+
+static void peer_policies(void **state)
+{
+    (void)state;
+    struct policy_fleet f;
+    policy_fleet_init(&f);
+    struct score_prediction p[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        f.in[i].predicted = &p[i];
+    /* cache_aware: a prompt matching more than 30% goes where it matches best. */
+    p[2].prefix_match = 0.6; /* b */
+    p[3].prefix_match = 0.4; /* a */
+    for (uint64_t t = 0; t < 3; t++)
+        assert_ptr_equal(first_for(&f, SCORE_POLICY_CACHE_AWARE, t), &f.b);
+    /* At most 30%: to the smallest tree. */
+    p[2].prefix_match = 0.3;
+    p[3].prefix_match = 0.2;
+    f.in[0].cached_blocks = 10; /* c */
+    f.in[2].cached_blocks = 3;  /* b */
+    f.in[3].cached_blocks = 7;  /* a */
+    assert_ptr_equal(first_for(&f, SCORE_POLICY_CACHE_AWARE, 0), &f.b);
+    /* Imbalanced load (max - min > 64 and max > 1.5 min): the least loaded, cache or not. */
+    p[2].prefix_match = 0.9;
+    f.in[0].node_load = 100;
+    f.in[2].node_load = 90;
+    f.in[3].node_load = 20;
+    assert_ptr_equal(first_for(&f, SCORE_POLICY_CACHE_AWARE, 0), &f.a);
+
+    /* llm-d: 2 x prefix + 2 x normalised shortest queue + (1 - KV usage). */
+    struct policy_fleet g;
+    policy_fleet_init(&g);
+    struct score_prediction q[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        g.in[i].predicted = &q[i];
+    g.a.num_parallel = g.b.num_parallel = g.c.num_parallel = 4;
+    q[3].prefix_match = 0.5;
+    g.in[3].queue_depth = 2; /* a: 2 x 0.5 + 2 x 1 + (1 - 0.5) = 3.5 */
+    g.in[2].queue_depth = 2; /* b: 0 + 2 x 1 + 0.5 = 2.5 */
+    g.in[0].queue_depth = 4; /* c: 0 + 0 + 0 = 0 */
+    assert_ptr_equal(first_for(&g, SCORE_POLICY_LLMD, 0), &g.a);
+    g.in[3].queue_depth = 4; /* a: 1 + 0 + 0 = 1 */
+    g.in[0].queue_depth = 2; /* b and c: 2.5 each, in turn */
+    const struct node *x = first_for(&g, SCORE_POLICY_LLMD, 0),
+                      *y = first_for(&g, SCORE_POLICY_LLMD, 1);
+    assert_true((x == &g.b && y == &g.c) || (x == &g.c && y == &g.b));
+}
+
 static void size_and_token_estimates(void **state)
 {
     (void)state;
@@ -442,6 +519,8 @@ int main(void)
         cmocka_unit_test_setup(ranking_and_fair_ties, setup),
         cmocka_unit_test_setup(other_policies, setup),
         cmocka_unit_test_setup(reference_policy, setup),
+        cmocka_unit_test_setup(herd_policy_ranks_by_prediction, setup),
+        cmocka_unit_test_setup(peer_policies, setup),
         cmocka_unit_test_setup(size_and_token_estimates, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
