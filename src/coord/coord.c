@@ -79,6 +79,7 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     queue_set_init(&c->queues, (int)settings->max_queue);
     cost_table_init(&c->costs, 4096);
     prefix_index_init(&c->prefixes);
+    breaker_init(&c->breakers);
     char path[4096];
     snprintf(path, sizeof path, "%s/latency.db", settings->data_dir);
     c->traces = trace_store_open(base, path, 200, (int)settings->trace_retention_days, err, errlen);

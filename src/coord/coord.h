@@ -45,6 +45,7 @@ struct coord_settings {
     bool bandwidth_aware;
     bool queue_bandwidth_normalize;
     int routing_policy; /* enum score_policy */
+    double routing_explore;
     int64_t default_parallel;
     int64_t max_queue;
     int64_t max_retries;
@@ -98,9 +99,10 @@ struct coord {
     const enum cfg_source *cfg_sources; /* where each setting came from (borrowed), or NULL */
     struct score_weights weights;
     struct registry registry;
-    struct cost_table costs;      /* speeds learned per node:model (cost.h) */
-    struct prefix_index prefixes; /* prompts each node:model has cached (prefix.h) */
-    struct coord_events *events;  /* the dashboard's live streams (coord_events.c) */
+    struct cost_table costs;       /* speeds learned per node:model (cost.h) */
+    struct prefix_index prefixes;  /* prompts each node:model has cached (prefix.h) */
+    struct breaker_table breakers; /* node:models ejected after failures (breaker.h) */
+    struct coord_events *events;   /* the dashboard's live streams (coord_events.c) */
     struct queue_set queues;
     struct httpd *httpd;
     struct httpc *httpc;

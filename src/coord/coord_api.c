@@ -251,6 +251,26 @@ json_t *coord_fleet_summary(struct coord *c)
                      pending + (int)c->n_held);
 }
 
+/* The node:models whose breaker is not closed: [{node_id, model, state, failures,
+ * backoff_s, retry_in_s}]. */
+static json_t *breakers_json(const struct coord *c)
+{
+    static const char *const names[] = {"closed", "open", "half_open"};
+    double now = time_mono();
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->breakers.n; i++) {
+        const struct breaker_entry *e = &c->breakers.e[i];
+        enum breaker_state st = breaker_state(&c->breakers, e->node_id, e->model, now);
+        if (st == BREAKER_CLOSED)
+            continue;
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i, s:f, s:f}", "node_id", e->node_id,
+                                           "model", e->model, "state", names[st], "failures",
+                                           e->failures, "backoff_s", e->backoff_s, "retry_in_s",
+                                           st == BREAKER_OPEN ? e->open_until - now : 0));
+    }
+    return a;
+}
+
 json_t *coord_status_json(struct coord *c)
 {
     double now = time_wall();
@@ -266,8 +286,8 @@ json_t *coord_status_json(struct coord *c)
         json_object_set_new(o, "parallel", json_integer(coord_node_parallel(c, n)));
         json_array_append_new(nodes, o);
     }
-    return json_pack("{s:o, s:o, s:o, s:f}", "fleet", coord_fleet_summary(c), "nodes", nodes,
-                     "queues", queues_json(c), "timestamp", now);
+    return json_pack("{s:o, s:o, s:o, s:o, s:f}", "fleet", coord_fleet_summary(c), "nodes", nodes,
+                     "queues", queues_json(c), "breakers", breakers_json(c), "timestamp", now);
 }
 
 static void handle_status(struct httpd_req *r, void *arg)

@@ -69,6 +69,10 @@ static const struct cfg_option options[] = {
      "cache_aware (SGLang's router: the best prefix match, or the least loaded when the load is "
      "imbalanced) or llmd (llm-d's default: prefix : queue : KV use = 2 : 2 : 1); those send "
      "every request straight to the node, with no queue in herd"},
+    {"routing-explore", "FLEET_ROUTING_EXPLORE", CFG_DOUBLE, S(routing_explore), "0.01", 0, 0.02,
+     NULL, "SHARE",
+     "Share of requests herd's policy sends to the hot node whose speed it knows least (at most "
+     "2%), so that the speeds of nodes that get no traffic stay current"},
     {"default-parallel", "FLEET_DEFAULT_PARALLEL", CFG_INT, S(default_parallel), "1", 1, 1024, NULL,
      "N", "Parallel slots per node:model when the node does not report them"},
     {"max-queue", "FLEET_MAX_QUEUE", CFG_INT, S(max_queue), "100", 1, 1000000, NULL, "N",

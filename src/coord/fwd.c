@@ -411,11 +411,25 @@ static void retry(struct fwd *f, const char *transfer_error)
     advance(f, CAUSE_RETRY);
 }
 
+/* What an attempt's end says of its node: a transport error, a server error or a stall is a
+ * failure; any answer of the node's own (a 4xx included) is a success. */
+static void judge_node(struct fwd *f, bool failed)
+{
+    struct breaker_table *b = &f->c->breakers;
+    if (!failed) {
+        breaker_success(b, f->node_id, f->model);
+    } else if (breaker_failure(b, f->node_id, f->model, time_mono())) {
+        LOG_WARN("node %s: %s failed %d times in a row: no requests for it there for a while",
+                 f->node_id, f->model, BREAKER_FAILURES);
+    }
+}
+
 static void on_done(struct httpc_req *q, int rc, const char *err, void *arg)
 {
     (void)q;
     struct fwd *f = arg;
     f->up = NULL;
+    judge_node(f, rc != 0 || f->status >= 500);
     if (rc == -ECONNREFUSED || (rc == -ETIMEDOUT && f->status == 0))
         coord_node_unreachable(f->c, f->node_id, err ? err : "cannot connect");
     /* Failed before its first chunk: another node may still answer. */
@@ -487,6 +501,7 @@ static void start_upstream(struct fwd *f)
     f->phase = ATTEMPT_SENT;
     f->t_first = 0;
     f->t_progress = time_mono();
+    breaker_attempt(&c->breakers, f->node_id, f->model, f->t_progress);
     f->up = httpc_start(c->httpc, &o, &cb, f);
     if (!f->up) {
         snprintf(f->error, sizeof f->error, "cannot start a request to node %s", f->node_id);
@@ -527,9 +542,12 @@ static void fleet_view(const struct coord *c, struct route_fleet *v)
     v->p75_ctx = c->traces;
     v->costs = &c->costs;
     v->prefixes = &c->prefixes;
+    v->breakers = &c->breakers;
+    v->clock = time_mono();
     v->default_slots = (int)c->settings->default_parallel;
     v->now = time_wall();
     v->turn = c->decisions;
+    v->explore = c->settings->routing_explore;
     v->vram_fallback = c->settings->vram_fallback;
     v->auto_pull = c->settings->auto_pull;
     v->context_mode = (enum context_mode)c->settings->context_protection;
@@ -799,6 +817,7 @@ void fwd_reap(struct coord *c)
                      now - f->t_progress);
             LOG_WARN("request %s model=%s: %s", f->id, f->model, f->error);
             coord_metrics_reaped(c->metrics);
+            judge_node(f, true);
             if (f->state == FWD_STREAMING)
                 finish(f, TRACE_FAILED, f->error);
             else

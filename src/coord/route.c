@@ -142,6 +142,7 @@ size_t route_rank(const struct route_fleet *v, const struct route_ask *a, const 
             in[i].node_load = node_load(v->queues, id);
         if (v->prefixes)
             in[i].cached_blocks = prefix_blocks(v->prefixes, id, model);
+        in[i].ejected = v->breakers && !breaker_allows(v->breakers, id, model, v->clock);
         if (v->costs) {
             double evictable = 0;
             predict(v, a, v->nodes[i], model, size, &pred[i], &evictable);
@@ -153,6 +154,16 @@ size_t route_rank(const struct route_fleet *v, const struct route_ask *a, const 
     }
     struct score_request req = {model, size, a->tokens};
     size_t eligible = score_rank(v->weights, &req, in, n, v->now, turn, *out);
+    bool any_ejected = false;
+    for (size_t i = 0; i < n; i++)
+        any_ejected |= (*out)[i].verdict == SCORE_EJECTED;
+    if (eligible == 0 && any_ejected) {
+        /* Every node that could serve is ejected: better their own answer than none (as
+         * Envoy's panic threshold does). */
+        for (size_t i = 0; i < n; i++)
+            in[i].ejected = false;
+        eligible = score_rank(v->weights, &req, in, n, v->now, turn, *out);
+    }
     free(in);
     free(pred);
     return eligible;
@@ -438,6 +449,42 @@ static int protect_context(const struct route_fleet *v, const struct route_ask *
     return 0;
 }
 
+/* splitmix64's finaliser: a well-spread number from the decision counter. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* Now and then (v->explore of the decisions, herd's policy only), the eligible node with the
+ * model hot whose speed was observed least long ago, when it is not the best: a node that gets
+ * no traffic would otherwise keep the speed it had, however much it changed. Hot only, so
+ * that an exploration never costs a load. NULL when not exploring. */
+static const struct score_result *explore(const struct route_fleet *v, const struct route_ask *a,
+                                          const struct route_choice *c,
+                                          const struct score_result *best)
+{
+    if (v->weights->policy != SCORE_POLICY_HERD || v->explore <= 0 || !v->costs ||
+        (double)(mix64(v->turn) % 1000000) >= v->explore * 1e6)
+        return NULL;
+    const struct score_result *pick = NULL;
+    uint64_t oldest = UINT64_MAX;
+    for (size_t i = 0; i < c->eligible; i++) {
+        const struct score_result *r = &c->ranking[i];
+        if (r == best || excluded(a, r->node->id) || !node_loaded_model(r->node, c->model))
+            continue;
+        const struct cost_speed *e = cost_find(v->costs, r->node->id, c->model);
+        uint64_t used = e ? e->used : 0;
+        if (used < oldest) {
+            oldest = used;
+            pick = r;
+        }
+    }
+    return pick;
+}
+
 enum route_outcome route_decide(const struct route_fleet *v, const struct route_ask *a,
                                 struct route_choice *c)
 {
@@ -457,6 +504,11 @@ enum route_outcome route_decide(const struct route_fleet *v, const struct route_
     const struct score_result *best = first_open(a, c->ranking, c->eligible);
     if (!best)
         return hold_on(c, a, c->ranking, c->n_ranking, c->model);
+    const struct score_result *probe = explore(v, a, c, best);
+    if (probe) {
+        best = probe;
+        c->explored = true;
+    }
     if (protect_context(v, a, c, &best) != 0)
         return no_memory(c);
     if (!best)

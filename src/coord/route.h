@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coord/breaker.h"
 #include "coord/cost.h"
 #include "coord/prefix.h"
 #include "coord/queue.h"
@@ -61,11 +62,14 @@ struct route_fleet {
     /* p75 latency (ms) of node:model, <= 0 when unknown; NULL when nothing is known. */
     double (*p75_ms)(const void *ctx, const char *node_id, const char *model);
     const void *p75_ctx;
-    const struct cost_table *costs;      /* learned speeds, for the predictions; NULL: none */
-    const struct prefix_index *prefixes; /* what each node has cached; NULL: nothing known */
-    int default_slots;                   /* parallel slots of a node that does not report them */
-    double now;                          /* wall time, for the warm tier */
-    uint64_t turn; /* the fleet's decision counter: equal scores are shared out in turn */
+    const struct cost_table *costs;       /* learned speeds, for the predictions; NULL: none */
+    const struct prefix_index *prefixes;  /* what each node has cached; NULL: nothing known */
+    const struct breaker_table *breakers; /* node:models ejected after failures; NULL: none */
+    double clock;                         /* monotonic seconds, for the breakers */
+    int default_slots;                    /* parallel slots of a node that does not report them */
+    double now;                           /* wall time, for the warm tier */
+    uint64_t turn;  /* the fleet's decision counter: equal scores are shared out in turn */
+    double explore; /* share of decisions that try the hot node known least (herd's policy) */
     bool vram_fallback;
     bool auto_pull;
     enum context_mode context_mode;
@@ -101,6 +105,7 @@ struct route_choice {
     bool strip_ctx;     /* take options.num_ctx out of the body */
     int64_t loaded_ctx; /* the context model runs with on node (warned, overflow); 0 unknown */
     bool took_turn;     /* the final ranking used fleet->turn: the caller moves it on */
+    bool explored;      /* node is not the best: it was tried to measure it again */
     /* Every node for model, eligible ones first, best first, with the breakdowns (owned:
      * route_choice_free); for ROUTE_GO and for a hold of a known model. */
     struct score_result *ranking;

@@ -27,9 +27,9 @@ void score_weights_default(struct score_weights *w)
 
 const char *score_verdict_name(enum score_verdict v)
 {
-    static const char *const names[] = {"eligible",           "offline", "no_model_state",
-                                        "memory_pressure",    "paused",  "no_model",
-                                        "insufficient_memory"};
+    static const char *const names[] = {
+        "eligible", "offline",  "no_model_state",      "memory_pressure",
+        "paused",   "no_model", "insufficient_memory", "ejected"};
     return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "?";
 }
 
@@ -161,6 +161,8 @@ enum score_verdict score_node(const struct score_weights *w, const struct score_
     double size = loaded && loaded->size_gb > 0 ? loaded->size_gb : req->model_size_gb;
     if (!loaded && n->has_memory && size > node_available_gb(n) + in->evictable_gb)
         return SCORE_NO_MEMORY;
+    if (in->ejected)
+        return SCORE_EJECTED;
 
     struct score_breakdown b;
     double unloaded = node_unloaded_at(n, req->model);

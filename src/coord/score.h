@@ -77,6 +77,7 @@ enum score_verdict {
     SCORE_PAUSED,    /* capacity learner: paused, bootstrap, or availability < 0.2 */
     SCORE_NO_MODEL,  /* the model is neither loaded nor on disk */
     SCORE_NO_MEMORY, /* cold, and larger than the memory the node offers */
+    SCORE_EJECTED,   /* its breaker is open after failures in a row (breaker.h) */
 };
 
 /* What the scorer knows about one node for one request. */
@@ -91,6 +92,7 @@ struct score_node_input {
     /* Memory of idle loaded models that Ollama would evict to make room (herd's policy; 0:
      * a cold model must fit in what is free). */
     double evictable_gb;
+    bool ejected; /* its breaker for this model keeps requests away */
 };
 
 /* What a request is predicted to take on a node (seconds), for the herd policy and the

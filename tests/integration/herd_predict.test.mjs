@@ -4,7 +4,7 @@
 // its load is shorter than the wait on the slow one.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSim, startHerd, heartbeatLoop, postJson, getJson, eventually } from './lib/harness.mjs';
+import { startSim, startHerd, heartbeatLoop, postJson, getJson, eventually, fault, clearFaults, simRequests } from './lib/harness.mjs';
 
 const loops = [];
 after(() => Promise.all(loops.map((l) => l.stop())));
@@ -57,4 +57,43 @@ test('a fast cold node wins over a slow hot one exactly when its load is shorter
   const queued = byId[(await behindShort).headers.get('x-fleet-request-id')].scores_breakdown;
   assert.ok(queued.queue_s > 0 && queued.load_s === 0, JSON.stringify(queued));
   assert.ok(queued.queue_s < moved.load_s, 'it waited because the wait was the shorter');
+});
+
+test('a node that fails three times in a row is ejected, probed after a backoff, and re-admitted', async () => {
+  // bad is the faster node, so every request goes there first while it is admitted.
+  const bad = await startSim(['--name', 'bad', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--bandwidth-gbps', '1000']);
+  const good = await startSim(['--name', 'good', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--bandwidth-gbps', '100']);
+  const herd = await startHerd();
+  const facts = { bad: { memory_bandwidth_gbps: 1000 }, good: { memory_bandwidth_gbps: 100 } };
+  const loop = heartbeatLoop(herd, [{ name: 'bad', url: bad.url }, { name: 'good', url: good.url }], facts);
+  loops.push(loop);
+  await loop.ready;
+  const seen = async (sim) => (await simRequests(sim.url)).filter((q) => q.path === '/api/generate').length;
+  const breakers = async () => (await getJson(`${herd.url}/fleet/status`)).body.breakers;
+  assert.equal((await postJson(`${herd.url}/api/generate`, gen(5))).headers.get('x-fleet-node'), 'bad');
+
+  await fault(bad.url, { kind: 'fail', status: 500, message: 'gpu fell off the bus' });
+  for (let i = 0; i < 3; i++) {
+    const r = await postJson(`${herd.url}/api/generate`, gen(5));
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-fleet-node'), 'good');
+    assert.equal(r.headers.get('x-fleet-retries'), '1'); /* bad was tried first */
+  }
+  assert.equal(await seen(bad), 4);
+  const [open] = await breakers();
+  assert.deepEqual([open.node_id, open.model, open.state, open.failures], ['bad', 'qwen2.5:7b', 'open', 3]);
+  assert.ok(open.retry_in_s > 0 && open.retry_in_s <= 1);
+  // Ejected: requests go to good without trying bad.
+  const r = await postJson(`${herd.url}/api/generate`, gen(5));
+  assert.equal(r.headers.get('x-fleet-retries'), '0');
+  assert.equal(r.headers.get('x-fleet-node'), 'good');
+  assert.equal(await seen(bad), 4);
+
+  // bad is mended; after its backoff one request probes it, and it is admitted again.
+  await clearFaults(bad.url);
+  await eventually(async () => (await breakers())[0]?.state === 'half_open', { timeoutMs: 3000 });
+  const probe = await postJson(`${herd.url}/api/generate`, gen(5));
+  assert.equal(probe.headers.get('x-fleet-node'), 'bad');
+  assert.deepEqual(await breakers(), []);
+  assert.equal((await postJson(`${herd.url}/api/generate`, gen(5))).headers.get('x-fleet-node'), 'bad');
 });

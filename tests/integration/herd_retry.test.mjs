@@ -39,6 +39,9 @@ before(async () => {
 after(() => loop.stop());
 beforeEach(async () => {
   await Promise.all([a, b, c].map((n) => clearFaults(n.url)));
+  // The failures of one test eject a node for a while (its breaker); the next starts when
+  // every node may be tried again.
+  await eventually(async () => (await getJson(`${herd.url}/fleet/status`)).body.breakers.every((x) => x.state !== 'open'), { timeoutMs: 70000 });
   await Promise.all([a, b, c].map((n) => getJson(`${n.url}/_sim/requests`, { method: 'DELETE' })));
 });
 

@@ -750,6 +750,52 @@ static void num_ctx_no_loaded_context_holds_overflows(void **state)
     route_choice_free(&c);
 }
 
+static void now_and_then_the_hot_node_known_least_is_tried(void **state)
+{
+    (void)state;
+    struct node *a = add_node("a", 40);
+    struct node *b = add_node("b", 40);
+    struct node *c = add_node("c", 40);
+    load(a, "llama3:8b", 5, 4096, 0);
+    load(b, "llama3:8b", 5, 4096, 0);
+    on_disk(c, "llama3:8b", 5); /* cold: never explored */
+    a->bandwidth_gbps = 1000;
+    b->bandwidth_gbps = 100;
+    c->bandwidth_gbps = 100;
+    struct cost_table costs;
+    cost_table_init(&costs, 16);
+    F.view.costs = &costs;
+    F.view.default_slots = 1;
+    ask_for("llama3:8b");
+    struct route_choice ch;
+    assert_int_equal(decide(&ch), ROUTE_GO);
+    assert_string_equal(ch.node->id, "a"); /* the fastest */
+    assert_false(ch.explored);
+    assert_true(ch.score.predicted);
+    route_choice_free(&ch);
+    F.view.explore = 1; /* every decision, for the test (the setting allows 2% at most) */
+    assert_int_equal(decide(&ch), ROUTE_GO);
+    assert_string_equal(ch.node->id, "b");
+    assert_true(ch.explored);
+    route_choice_free(&ch);
+    /* The best is never "explored"; of the others, the one observed longest ago. */
+    load(c, "llama3:8b", 5, 4096, 0); /* c is hot now too */
+    struct cost_observation o = {.output_tokens = 100, .output_s = 1};
+    cost_observe(&costs, "c", "llama3:8b", &o);
+    cost_observe(&costs, "b", "llama3:8b", &o);
+    assert_int_equal(decide(&ch), ROUTE_GO);
+    assert_string_equal(ch.node->id, "c");
+    assert_true(ch.explored);
+    route_choice_free(&ch);
+    /* Not under the other policies. */
+    F.w.policy = SCORE_POLICY_SIGNALS;
+    cost_observe(&costs, "a", "llama3:8b", &o);
+    assert_int_equal(decide(&ch), ROUTE_GO);
+    assert_false(ch.explored);
+    route_choice_free(&ch);
+    cost_table_free(&costs);
+}
+
 static void names_of_the_enums(void **state)
 {
     (void)state;
@@ -796,6 +842,7 @@ int main(void)
         T(num_ctx_moves_to_a_node_whose_context_holds_it),
         T(num_ctx_upgrades_to_a_larger_loaded_model),
         T(num_ctx_no_loaded_context_holds_overflows),
+        T(now_and_then_the_hot_node_known_least_is_tried),
         T(names_of_the_enums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
