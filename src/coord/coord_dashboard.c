@@ -17,26 +17,6 @@
 #include "coord/runtime_settings.h"
 #include "coord/trace_store.h"
 
-/* Reads an integer query parameter in min..max (def when absent). false after replying 400. */
-static bool int_param(struct httpd_req *r, const char *name, long def, long min, long max,
-                      long *out)
-{
-    const char *v = httpd_req_query(r, name);
-    *out = def;
-    if (!v)
-        return true;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < min || n > max) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "%s must be a number from %ld to %ld", name, min, max);
-        httpd_reply_error(r, 400, msg);
-        return false;
-    }
-    *out = n;
-    return true;
-}
-
 static void reply(struct httpd_req *r, json_t *o)
 {
     if (!o) {
@@ -50,7 +30,7 @@ static void handle_traces(struct httpd_req *r, void *arg)
 {
     struct coord *c = arg;
     long limit;
-    if (int_param(r, "limit", 50, 1, 10000, &limit))
+    if (httpd_query_long(r, "limit", 50, 1, 10000, &limit))
         reply(r, trace_store_recent(c->traces, (int)limit));
 }
 
@@ -70,7 +50,7 @@ static void handle_trends(struct httpd_req *r, void *arg)
 {
     struct coord *c = arg;
     long hours;
-    if (int_param(r, "hours", 24, 1, 90 * 24, &hours))
+    if (httpd_query_long(r, "hours", 24, 1, 90 * 24, &hours))
         reply(r, analytics_trends(trace_store_db(c->traces), time_wall(), (int)hours));
 }
 
@@ -80,7 +60,7 @@ static void handle_days(struct httpd_req *r, void *arg,
 {
     struct coord *c = arg;
     long days;
-    if (int_param(r, "days", 7, 1, 90, &days))
+    if (httpd_query_long(r, "days", 7, 1, 90, &days))
         reply(r, fn(trace_store_db(c->traces), time_wall(), (int)days));
 }
 

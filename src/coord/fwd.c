@@ -12,6 +12,7 @@
 #include "common/timeutil.h"
 #include "coord/coord_metrics.h"
 #include "coord/coord_pull.h"
+#include "coord/fleet_view.h"
 #include "coord/relay.h"
 #include "coord/request_body.h"
 #include "coord/trace_store.h"
@@ -281,7 +282,6 @@ static void finish(struct fwd *f, enum trace_status status, const char *msg)
 
 /* ---- the attempt ---- */
 
-static void fleet_view(const struct coord *c, struct route_fleet *v);
 static void ask_of(const struct fwd *f, struct route_ask *a, const char **excluded_ids);
 
 static bool can_retry(const struct fwd *f)
@@ -291,7 +291,7 @@ static bool can_retry(const struct fwd *f)
     struct route_fleet view;
     struct route_ask ask;
     const char *ids[MAX_ATTEMPTS];
-    fleet_view(f->c, &view);
+    fleet_view_of(f->c, &view);
     ask_of(f, &ask, ids);
     return route_other_node(&view, &ask, f->node_id);
 }
@@ -526,33 +526,6 @@ static void on_admitted(struct fq_waiter *w)
 
 /* ---- routing ---- */
 
-static double p75_of(const void *ctx, const char *node_id, const char *model)
-{
-    return trace_store_p75((struct trace_store *)ctx, node_id, model);
-}
-
-static void fleet_view(const struct coord *c, struct route_fleet *v)
-{
-    memset(v, 0, sizeof *v);
-    v->nodes = (const struct node *const *)c->registry.nodes;
-    v->n_nodes = c->registry.n;
-    v->queues = &c->queues;
-    v->weights = &c->weights;
-    v->p75_ms = c->traces ? p75_of : NULL;
-    v->p75_ctx = c->traces;
-    v->costs = &c->costs;
-    v->prefixes = &c->prefixes;
-    v->breakers = &c->breakers;
-    v->clock = time_mono();
-    v->default_slots = (int)c->settings->default_parallel;
-    v->now = time_wall();
-    v->turn = c->decisions;
-    v->explore = c->settings->routing_explore;
-    v->vram_fallback = c->settings->vram_fallback;
-    v->auto_pull = c->settings->auto_pull;
-    v->context_mode = (enum context_mode)c->settings->context_protection;
-}
-
 static void ask_of(const struct fwd *f, struct route_ask *a, const char **excluded_ids)
 {
     memset(a, 0, sizeof *a);
@@ -663,7 +636,7 @@ static void advance(struct fwd *f, enum fwd_cause cause)
     struct route_ask ask;
     const char *ids[MAX_ATTEMPTS];
     struct route_choice ch;
-    fleet_view(c, &view);
+    fleet_view_of(c, &view);
     ask_of(f, &ask, ids);
     enum route_outcome o = route_decide(&view, &ask, &ch);
     if (ch.took_turn)

@@ -9,6 +9,7 @@
 #include "coord/coord_bench.h"
 #include "coord/coord_dashboard.h"
 #include "coord/coord_events.h"
+#include "coord/coord_explain.h"
 #include "coord/coord_metrics.h"
 #include "coord/coord_models.h"
 #include "coord/coord_proxy.h"
@@ -49,6 +50,7 @@ struct coord *herd_new(struct event_base *base, struct coord_settings *settings,
     c->bench = coord_bench_new(c);
     c->events = coord_events_new(c);
     coord_proxy_routes(c);
+    coord_explain_routes(c);
     c->metrics = coord_metrics_new(c);
     if (!c->metrics) {
         snprintf(err, errlen, "out of memory");

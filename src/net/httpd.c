@@ -740,3 +740,22 @@ void httpd_abort(struct httpd_req *r)
     }
     httpd_conn_close_after_flush(bev, conn);
 }
+
+bool httpd_query_long(struct httpd_req *r, const char *name, long def, long min, long max,
+                      long *out)
+{
+    const char *v = httpd_req_query(r, name);
+    *out = def;
+    if (!v)
+        return true;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < min || n > max) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s must be a number from %ld to %ld", name, min, max);
+        httpd_reply_error(r, 400, msg);
+        return false;
+    }
+    *out = n;
+    return true;
+}

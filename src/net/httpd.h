@@ -146,6 +146,11 @@ void httpd_reply_json(struct httpd_req *r, int status, const char *content_type,
                       bool extra_newline);
 /* Replies with plain text ("text/plain; charset=utf-8"). */
 void httpd_reply_text(struct httpd_req *r, int status, const char *text);
+/* Reads the integer query parameter name into *out: def when absent, else a number in
+ * min..max. false after answering r with a 400 that says so. */
+bool httpd_query_long(struct httpd_req *r, const char *name, long def, long min, long max,
+                      long *out);
+
 /* Replies with an error in the shape the server's error format gives r's path. */
 void httpd_reply_error(struct httpd_req *r, int status, const char *msg);
 

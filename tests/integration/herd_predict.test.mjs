@@ -97,3 +97,35 @@ test('a node that fails three times in a row is ejected, probed after a backoff,
   assert.deepEqual(await breakers(), []);
   assert.equal((await postJson(`${herd.url}/api/generate`, gen(5))).headers.get('x-fleet-node'), 'bad');
 });
+
+test('GET /fleet/route shows the ranking and the prediction for a model and a prompt size, sending nothing', async () => {
+  const slow = await startSim(['--name', 'slow', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--bandwidth-gbps', '20']);
+  const fast = await startSim(['--name', 'fast', '--model', 'qwen2.5:7b=4.7', '--bandwidth-gbps', '1000']);
+  const herd = await startHerd();
+  const facts = { slow: { memory_bandwidth_gbps: 20 }, fast: { memory_bandwidth_gbps: 1000 } };
+  const loop = heartbeatLoop(herd, [{ name: 'slow', url: slow.url }, { name: 'fast', url: fast.url }], facts);
+  loops.push(loop);
+  await loop.ready;
+  const before = (await simRequests(slow.url)).length + (await simRequests(fast.url)).length;
+  const ask = async (q) => getJson(`${herd.url}/fleet/route?${q}`);
+  // A short prompt: the hot node, however slow, answers first.
+  const small = (await ask('model=qwen2.5:7b&prompt_tokens=20&max_tokens=10')).body;
+  assert.equal(small.outcome, 'go');
+  assert.equal(small.node_id, 'slow');
+  assert.deepEqual(small.ranking.map((n) => n.node_id), ['slow', 'fast']);
+  const [s, f] = small.ranking.map((n) => n.scores_breakdown);
+  assert.equal(s.load_s, 0);
+  assert.ok(f.load_s > 1);
+  assert.ok(s.predicted_ttft_s < f.predicted_ttft_s);
+  // A long prompt: its prefill at 20 GB/s costs more than fast's load and prefill.
+  const big = (await ask('model=qwen2.5:7b&prompt_tokens=20000&max_tokens=10')).body;
+  assert.equal(big.node_id, 'fast');
+  assert.ok(big.ranking[0].scores_breakdown.predicted_ttft_s < big.ranking[1].scores_breakdown.predicted_ttft_s);
+  // Nothing went to the nodes; bad questions get 400.
+  assert.equal((await simRequests(slow.url)).length + (await simRequests(fast.url)).length, before);
+  assert.equal((await ask('prompt_tokens=5')).status, 400);
+  assert.equal((await ask('model=qwen2.5:7b&prompt_tokens=x')).status, 400);
+  const none = (await ask('model=nothing:1b')).body;
+  assert.equal(none.outcome, 'pull'); // no node has it: auto-pull (on by default) would fetch it
+  assert.equal(none.why, "model 'nothing:1b' not found");
+});
