@@ -324,8 +324,13 @@ for (const rate of o.loads) {
     const h99 = med(rate, 'herd', (s) => s.ttftP99), hg = med(rate, 'herd', (s) => s.goodputPct);
     const best99 = Math.min(...others.map((p) => med(rate, p, (s) => s.ttftP99)));
     const bestG = Math.max(...others.map((p) => med(rate, p, (s) => s.goodputPct)));
-    const beats = h99 < best99 && hg >= bestG;
-    lines.push(`herd vs the best other policy: p99 TTFT ${fmt(h99)} s vs ${fmt(best99)} s (${fmt(best99 / h99)}× lower), goodput ${fmt(hg, 1)}% vs ${fmt(bestG, 1)}%: ${beats ? '**target met**' : '**target not met**'}.`, '');
+    // The target: below overload (herd's p99 finite), a p99 TTFT at least 1.3 times lower than
+    // every other policy's; at every load, the highest goodput.
+    const bestAgent = Math.min(...others.map((p) => med(rate, p, (s) => s.agentTtftP50)));
+    const ha = med(rate, 'herd', (s) => s.agentTtftP50);
+    const ttftOk = !Number.isFinite(h99) || best99 / h99 >= 1.3;
+    const beats = ttftOk && hg >= bestG;
+    lines.push(`herd vs the best other policy: p99 TTFT ${fmt(h99)} s vs ${fmt(best99)} s (${fmt(best99 / h99)}× lower; target 1.3× below overload), goodput ${fmt(hg, 1)}% vs ${fmt(bestG, 1)}%, agent-turn TTFT p50 ${fmt(ha)} s vs ${fmt(bestAgent)} s: ${beats ? '**target met**' : '**target not met**'}.`, '');
   }
 }
 const dir = resultsDir(o.smoke);
