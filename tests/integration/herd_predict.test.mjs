@@ -129,3 +129,34 @@ test('GET /fleet/route shows the ranking and the prediction for a model and a pr
   assert.equal(none.outcome, 'pull'); // no node has it: auto-pull (on by default) would fetch it
   assert.equal(none.why, "model 'nothing:1b' not found");
 });
+
+test('a throttled node loses its share as soon as its replies show it, and regains it once it is fast again', async () => {
+  // Two equal nodes, one slot each, share the work. Then one becomes ten times slower.
+  const mk = (name) => startSim(['--name', name, '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--bandwidth-gbps', '200'], { timeScale: '0.02' });
+  const hot = await mk('hot');
+  const cool = await mk('cool');
+  const herd = await startHerd([], { env: { FLEET_ROUTING_EXPLORE: '0.02' } });
+  const facts = { hot: { memory_bandwidth_gbps: 200, ollama: { num_parallel: 1 } }, cool: { memory_bandwidth_gbps: 200, ollama: { num_parallel: 1 } } };
+  const loop = heartbeatLoop(herd, [{ name: 'hot', url: hot.url }, { name: 'cool', url: cool.url }], facts);
+  loops.push(loop);
+  await loop.ready;
+  const share = async (n) => {
+    const nodes = [];
+    for (let i = 0; i < n; i++) nodes.push((await postJson(`${herd.url}/api/generate`, gen(20, `q${i}`))).headers.get('x-fleet-node'));
+    return nodes.filter((x) => x === 'hot').length / n;
+  };
+  const even = await share(20);
+  assert.ok(even > 0.3 && even < 0.7, `equal nodes share the work (${even})`);
+  await fault(hot.url, { kind: 'slow', factor: 10 });
+  await share(4); // the next replies from hot show it slow
+  const throttled = await share(30);
+  assert.ok(throttled < 0.15, `the throttled node gets little (${throttled})`);
+  // Mended: an exploring request (2% here) or a wait on cool measures it again, and it is
+  // believed at once.
+  await clearFaults(hot.url);
+  const regained = await eventually(async () => {
+    const s = await share(20);
+    return s > 0.3 ? s : null;
+  }, { timeoutMs: 60000, intervalMs: 0 });
+  assert.ok(regained > 0.3);
+});
