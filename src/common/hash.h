@@ -25,4 +25,14 @@ static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
     return x;
 }
 
+/* splitmix64's finaliser: a well-spread number from a counter (random choices that must be
+ * the same for the same counter). */
+static inline uint64_t hash_mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
 #endif

@@ -252,7 +252,7 @@ static void learn_speeds(struct fwd *f)
         .prompt_tokens = r->prompt_tokens,
         .prompt_s = r->prompt_s,
         .estimated_prompt_tokens = f->rq.tokens,
-        .cached_share = f->score.prefix_match,
+        .cached_share = f->score.p.prefix_match,
         .output_tokens = r->completion_tokens,
         .output_s = r->output_s,
         .load_s = r->load_s,
@@ -573,7 +573,7 @@ static void adopt(struct fwd *f, const struct route_choice *ch)
                  f->id, (long long)f->rq.num_ctx, f->model, ch->node->id,
                  (long long)ch->loaded_ctx);
     f->score = ch->score;
-    f->w.work_s = ch->score.predicted ? ch->score.service_s : 0; /* what its slot will take */
+    f->w.work_s = ch->score.predicted ? ch->score.p.service_s : 0; /* what its slot will take */
     if (f->rq.prefix) /* the node's slot caches this prompt from now on */
         prefix_remember(&f->c->prefixes, ch->node->id, f->model,
                         ch->node->num_parallel > 0 ? ch->node->num_parallel
@@ -649,6 +649,8 @@ static void advance(struct fwd *f, enum fwd_cause cause)
         const struct node *node = ch.node;
         route_choice_free(&ch);
         unhold(f);
+        if (ch.explored)
+            LOG_DEBUG("request %s goes to %s to measure it again (exploration)", f->id, f->node_id);
         LOG_DEBUG("request %s model=%s node=%s score=%.1f attempt=%d", f->id, f->model, f->node_id,
                   f->score.total, f->retries + 1);
         status = take_slot(f, node, err, sizeof err);

@@ -97,18 +97,13 @@ static size_t common(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
     return k;
 }
 
-/* The slot whose prompt shares the most with key (NULL when none shares a block). */
-static const struct prefix_slot *best_slot(const struct prefix_entry *e,
-                                           const struct prefix_key *key, size_t *shared)
+/* The most leading blocks any remembered prompt of e shares with key. */
+static size_t best_shared(const struct prefix_entry *e, const struct prefix_key *key)
 {
-    const struct prefix_slot *best = NULL;
-    *shared = 0;
+    size_t best = 0;
     for (int i = 0; i < e->n_slots; i++) {
         size_t k = common(e->slots[i].h, e->slots[i].n, key->h, key->n);
-        if (k > *shared) {
-            *shared = k;
-            best = &e->slots[i];
-        }
+        best = k > best ? k : best;
     }
     return best;
 }
@@ -119,8 +114,7 @@ double prefix_match(const struct prefix_index *x, const char *node_id, const cha
     const struct prefix_entry *e = key && key->chars > 0 ? find(x, node_id, model) : NULL;
     if (!e)
         return 0;
-    size_t shared;
-    best_slot(e, key, &shared);
+    size_t shared = best_shared(e, key);
     double share = (double)(shared * PREFIX_BLOCK) / (double)key->chars;
     return share > 1 ? 1 : share;
 }

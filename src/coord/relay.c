@@ -29,7 +29,7 @@ void relay_free(struct relay *r)
     hbuf_free(&r->whole);
 }
 
-int relay_begin(struct relay *r, const char *ctype)
+void relay_begin(struct relay *r, const char *ctype)
 {
     if (ctype && strstr(ctype, "ndjson"))
         r->framing = RELAY_NDJSON;
@@ -48,7 +48,6 @@ int relay_begin(struct relay *r, const char *ctype)
     r->prompt_tokens = r->completion_tokens = -1;
     r->prompt_s = r->output_s = r->load_s = r->total_s = -1;
     r->error[0] = '\0';
-    return 0;
 }
 
 static int out(struct relay *r, const void *p, size_t len)

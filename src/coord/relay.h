@@ -45,9 +45,9 @@ void relay_init(struct relay *r, bool strip_usage, relay_write_fn write, void *a
 /* Frees the framers and buffers. Accepts a relay never initialised if zeroed. */
 void relay_free(struct relay *r);
 
-/* A new reply begins (a new attempt): its framing from its Content-Type; what an earlier
- * reply said is forgotten. 0 or -ENOMEM. */
-int relay_begin(struct relay *r, const char *content_type);
+/* A new reply begins (a new attempt): its framing from its Content-Type (NULL: a whole
+ * body); what an earlier reply said is forgotten. */
+void relay_begin(struct relay *r, const char *content_type);
 
 /* Relays a piece of the reply and notes what it says. Returns 1 when the client is slow. */
 int relay_feed(struct relay *r, const char *data, size_t len);

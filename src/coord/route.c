@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 #include "coord/model_class.h"
 
 const char *route_fallback_name(enum route_fallback f)
@@ -143,7 +145,9 @@ size_t route_rank(const struct route_fleet *v, const struct route_ask *a, const 
         if (v->prefixes)
             in[i].cached_blocks = prefix_blocks(v->prefixes, id, model);
         in[i].ejected = v->breakers && !breaker_allows(v->breakers, id, model, v->clock);
-        if (v->costs) {
+        /* Only where the model is: the others are not eligible, and a prediction reads every
+         * speed the table has. */
+        if (v->costs && node_has_model(v->nodes[i], model)) {
             double evictable = 0;
             predict(v, a, v->nodes[i], model, size, &pred[i], &evictable);
             in[i].predicted = &pred[i];
@@ -449,15 +453,6 @@ static int protect_context(const struct route_fleet *v, const struct route_ask *
     return 0;
 }
 
-/* splitmix64's finaliser: a well-spread number from the decision counter. */
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
-
 /* Now and then (v->explore of the decisions, herd's policy only), the eligible node with the
  * model hot whose speed was observed least long ago, when it is not the best: a node that gets
  * no traffic would otherwise keep the speed it had, however much it changed. Hot only, so
@@ -467,7 +462,7 @@ static const struct score_result *explore(const struct route_fleet *v, const str
                                           const struct score_result *best)
 {
     if (v->weights->policy != SCORE_POLICY_HERD || v->explore <= 0 || !v->costs ||
-        (double)(mix64(v->turn) % 1000000) >= v->explore * 1e6)
+        (double)(hash_mix64(v->turn) % 1000000) >= v->explore * 1e6)
         return NULL;
     const struct score_result *pick = NULL;
     uint64_t oldest = UINT64_MAX;

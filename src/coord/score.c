@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 void score_weights_default(struct score_weights *w)
 {
     w->hot = 50;
@@ -187,20 +189,10 @@ enum score_verdict score_node(const struct score_weights *w, const struct score_
     b.total = b.thermal + b.memory_fit + b.queue_depth + b.wait_time + b.role_affinity +
               b.availability_trend + b.context_fit;
     b.predicted = in->predicted != NULL;
-    if (in->predicted) {
-        const struct score_prediction *p = in->predicted;
-        b.queue_s = p->queue_s;
-        b.load_s = p->load_s;
-        b.prefill_s = p->prefill_s;
-        b.decode_s = p->decode_s;
-        b.prefix_match = p->prefix_match;
-        b.predicted_ttft_s = p->ttft_s;
-        b.predicted_total_s = p->total_s;
-        b.service_s = p->service_s;
-    } else {
-        b.queue_s = b.load_s = b.prefill_s = b.decode_s = b.prefix_match = 0;
-        b.predicted_ttft_s = b.predicted_total_s = b.service_s = 0;
-    }
+    if (in->predicted)
+        b.p = *in->predicted;
+    else
+        memset(&b.p, 0, sizeof b.p);
     *out = b;
     return SCORE_ELIGIBLE;
 }
@@ -254,13 +246,13 @@ static void rotate_pick(struct score_result *out, size_t pick);
  * the nodes joined. */
 static int cmp_predicted(const void *a, const void *b)
 {
+    /* Exact comparisons: a tolerance here would make the order intransitive, which qsort
+     * does not allow. Near-equal predictions are shared out after sorting. */
     const struct score_result *x = a, *y = b;
-    double dt = x->b.predicted_ttft_s - y->b.predicted_ttft_s;
-    if (fabs(dt) > SAME_SECONDS)
-        return dt < 0 ? -1 : 1;
-    double dc = x->b.predicted_total_s - y->b.predicted_total_s;
-    if (fabs(dc) > SAME_SECONDS)
-        return dc < 0 ? -1 : 1;
+    if (x->b.p.ttft_s != y->b.p.ttft_s)
+        return x->b.p.ttft_s < y->b.p.ttft_s ? -1 : 1;
+    if (x->b.p.total_s != y->b.p.total_s)
+        return x->b.p.total_s < y->b.p.total_s ? -1 : 1;
     return cmp_order(a, b);
 }
 
@@ -268,9 +260,8 @@ static int cmp_predicted(const void *a, const void *b)
 static void share_predicted_ties(struct score_result *out, size_t eligible, uint64_t turn)
 {
     size_t ties = 1;
-    while (ties < eligible &&
-           fabs(out[ties].b.predicted_ttft_s - out[0].b.predicted_ttft_s) <= SAME_SECONDS &&
-           fabs(out[ties].b.predicted_total_s - out[0].b.predicted_total_s) <= SAME_SECONDS)
+    while (ties < eligible && fabs(out[ties].b.p.ttft_s - out[0].b.p.ttft_s) <= SAME_SECONDS &&
+           fabs(out[ties].b.p.total_s - out[0].b.p.total_s) <= SAME_SECONDS)
         ties++;
     if (ties > 1)
         rotate_pick(out, (size_t)(turn % ties));
@@ -305,7 +296,7 @@ static void share_ties(struct score_result *out, size_t eligible, uint64_t turn)
 static int cmp_peer(const void *a, const void *b)
 {
     const struct score_result *x = a, *y = b;
-    if (fabs(x->peer_score - y->peer_score) > 1e-12)
+    if (x->peer_score != y->peer_score)
         return x->peer_score > y->peer_score ? -1 : 1;
     return cmp_order(a, b);
 }
@@ -321,6 +312,18 @@ static void rank_by_peer_score(struct score_result *out, size_t eligible, uint64
         rotate_pick(out, (size_t)(turn % ties));
 }
 
+/* The smallest and largest node load (or node:model queue depth) of the eligible nodes. */
+static void load_range(const struct score_result *out, size_t eligible, bool depth, int *lo,
+                       int *hi)
+{
+    *lo = *hi = depth ? out[0].depth : out[0].load;
+    for (size_t i = 1; i < eligible; i++) {
+        int v = depth ? out[i].depth : out[i].load;
+        *lo = v < *lo ? v : *lo;
+        *hi = v > *hi ? v : *hi;
+    }
+}
+
 /* SGLang's (SMG's) cache_aware, after model_gateway/src/policies/cache_aware.rs: when the load
  * is imbalanced (max - min > 64 and max > 1.5 min), the least loaded worker; else the one whose
  * prefix tree matches the prompt best if it matches more than 30% of it; else the one with the
@@ -329,18 +332,16 @@ static void rank_cache_aware(struct score_result *out, size_t eligible, uint64_t
 {
     if (eligible == 0)
         return;
-    int lo = out[0].load, hi = out[0].load;
+    int lo, hi;
+    load_range(out, eligible, false, &lo, &hi);
     double best_match = 0;
-    for (size_t i = 0; i < eligible; i++) {
-        lo = out[i].load < lo ? out[i].load : lo;
-        hi = out[i].load > hi ? out[i].load : hi;
-        best_match = fmax(best_match, out[i].b.prefix_match);
-    }
+    for (size_t i = 0; i < eligible; i++)
+        best_match = fmax(best_match, out[i].b.p.prefix_match);
     for (size_t i = 0; i < eligible; i++) {
         if (hi - lo > 64 && hi > 1.5 * lo)
             out[i].peer_score = -out[i].load;
         else if (best_match > 0.3)
-            out[i].peer_score = out[i].b.prefix_match;
+            out[i].peer_score = out[i].b.p.prefix_match;
         else
             out[i].peer_score = -(double)out[i].cached_blocks;
     }
@@ -355,27 +356,15 @@ static void rank_llmd(struct score_result *out, size_t eligible, uint64_t turn)
 {
     if (eligible == 0)
         return;
-    int lo = out[0].depth, hi = out[0].depth;
-    for (size_t i = 0; i < eligible; i++) {
-        lo = out[i].depth < lo ? out[i].depth : lo;
-        hi = out[i].depth > hi ? out[i].depth : hi;
-    }
+    int lo, hi;
+    load_range(out, eligible, true, &lo, &hi);
     for (size_t i = 0; i < eligible; i++) {
         double queue = hi > lo ? (double)(hi - out[i].depth) / (double)(hi - lo) : 1;
         int slots = out[i].node->num_parallel > 0 ? out[i].node->num_parallel : 1;
         double usage = fmin(1, (double)out[i].depth / slots);
-        out[i].peer_score = 2 * out[i].b.prefix_match + 2 * queue + (1 - usage);
+        out[i].peer_score = 2 * out[i].b.p.prefix_match + 2 * queue + (1 - usage);
     }
     rank_by_peer_score(out, eligible, turn);
-}
-
-/* splitmix64's finaliser: a well-spread number from a counter, for the random policy. */
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
 }
 
 size_t score_rank(const struct score_weights *w, const struct score_request *req,
@@ -427,7 +416,7 @@ size_t score_rank(const struct score_weights *w, const struct score_request *req
     }
     case SCORE_POLICY_RANDOM:
         if (eligible > 1)
-            rotate_pick(out, (size_t)(mix64(turn) % eligible));
+            rotate_pick(out, (size_t)(hash_mix64(turn) % eligible));
         break;
     case SCORE_POLICY_CACHE_AWARE:
         rank_cache_aware(out, eligible, turn);
@@ -529,13 +518,13 @@ json_t *score_breakdown_json(const struct score_breakdown *b)
     json_object_set_new(o, "context_fit", json_real(b->context_fit));
     json_object_set_new(o, "total", json_real(b->total));
     if (b->predicted) {
-        json_object_set_new(o, "queue_s", json_real(b->queue_s));
-        json_object_set_new(o, "load_s", json_real(b->load_s));
-        json_object_set_new(o, "prefill_s", json_real(b->prefill_s));
-        json_object_set_new(o, "decode_s", json_real(b->decode_s));
-        json_object_set_new(o, "prefix_match", json_real(b->prefix_match));
-        json_object_set_new(o, "predicted_ttft_s", json_real(b->predicted_ttft_s));
-        json_object_set_new(o, "predicted_total_s", json_real(b->predicted_total_s));
+        json_object_set_new(o, "queue_s", json_real(b->p.queue_s));
+        json_object_set_new(o, "load_s", json_real(b->p.load_s));
+        json_object_set_new(o, "prefill_s", json_real(b->p.prefill_s));
+        json_object_set_new(o, "decode_s", json_real(b->p.decode_s));
+        json_object_set_new(o, "prefix_match", json_real(b->p.prefix_match));
+        json_object_set_new(o, "predicted_ttft_s", json_real(b->p.ttft_s));
+        json_object_set_new(o, "predicted_total_s", json_real(b->p.total_s));
     }
     return o;
 }

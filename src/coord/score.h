@@ -60,13 +60,17 @@ struct score_weights {
 /* The defaults above. */
 void score_weights_default(struct score_weights *w);
 
+/* What a request is predicted to take on a node (seconds), for the herd policy and the
+ * breakdown. */
+struct score_prediction {
+    double queue_s, load_s, prefill_s, decode_s, prefix_match, ttft_s, total_s, service_s;
+};
+
 struct score_breakdown {
     double thermal, memory_fit, queue_depth, wait_time, role_affinity, availability_trend,
         context_fit, total;
-    /* The prediction (cost.h), in seconds, when one was made (predicted). */
-    bool predicted;
-    double queue_s, load_s, prefill_s, decode_s, prefix_match, predicted_ttft_s, predicted_total_s,
-        service_s;
+    bool predicted;            /* a prediction was made (cost.h) */
+    struct score_prediction p; /* it, when predicted; zero otherwise */
 };
 
 enum score_verdict {
@@ -93,12 +97,6 @@ struct score_node_input {
      * a cold model must fit in what is free). */
     double evictable_gb;
     bool ejected; /* its breaker for this model keeps requests away */
-};
-
-/* What a request is predicted to take on a node (seconds), for the herd policy and the
- * breakdown. */
-struct score_prediction {
-    double queue_s, load_s, prefill_s, decode_s, prefix_match, ttft_s, total_s, service_s;
 };
 
 struct score_request {

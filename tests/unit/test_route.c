@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -796,6 +797,67 @@ static void now_and_then_the_hot_node_known_least_is_tried(void **state)
     cost_table_free(&costs);
 }
 
+static void an_ejected_node_is_passed_over_unless_every_node_is(void **state)
+{
+    (void)state;
+    struct node *a = add_node("a", 40);
+    struct node *b = add_node("b", 40);
+    load(a, "llama3:8b", 5, 4096, 0);
+    load(b, "llama3:8b", 5, 4096, 0);
+    a->bandwidth_gbps = 1000; /* the better one */
+    b->bandwidth_gbps = 100;
+    struct cost_table costs;
+    cost_table_init(&costs, 16);
+    struct breaker_table *br = calloc(1, sizeof *br);
+    breaker_init(br);
+    F.view.costs = &costs;
+    F.view.breakers = br;
+    F.view.clock = 100;
+    F.view.default_slots = 1;
+    for (int i = 0; i < BREAKER_FAILURES; i++)
+        breaker_failure(br, "a", "llama3:8b", 100);
+    ask_for("llama3:8b");
+    struct route_choice ch;
+    assert_int_equal(decide(&ch), ROUTE_GO);
+    assert_string_equal(ch.node->id, "b");
+    assert_int_equal(ch.ranking[1].verdict, SCORE_EJECTED);
+    route_choice_free(&ch);
+    /* Both ejected: their own answers are better than none. */
+    for (int i = 0; i < BREAKER_FAILURES; i++)
+        breaker_failure(br, "b", "llama3:8b", 100);
+    assert_int_equal(decide(&ch), ROUTE_GO);
+    assert_string_equal(ch.node->id, "a");
+    route_choice_free(&ch);
+    free(br);
+    cost_table_free(&costs);
+}
+
+static void near_equal_predictions_are_shared_in_turn(void **state)
+{
+    (void)state;
+    struct node *a = add_node("a", 40);
+    struct node *b = add_node("b", 40);
+    load(a, "llama3:8b", 5, 4096, 0);
+    load(b, "llama3:8b", 5, 4096, 0);
+    a->bandwidth_gbps = 200;
+    b->bandwidth_gbps = 200.000001; /* microseconds apart: the same to a client */
+    struct cost_table costs;
+    cost_table_init(&costs, 16);
+    F.view.costs = &costs;
+    F.view.default_slots = 1;
+    ask_for("llama3:8b");
+    const char *seen[2];
+    for (uint64_t turn = 0; turn < 2; turn++) {
+        struct route_choice ch;
+        F.view.turn = turn;
+        assert_int_equal(decide(&ch), ROUTE_GO);
+        seen[turn] = ch.node->id;
+        route_choice_free(&ch);
+    }
+    assert_string_not_equal(seen[0], seen[1]);
+    cost_table_free(&costs);
+}
+
 static void names_of_the_enums(void **state)
 {
     (void)state;
@@ -843,6 +905,8 @@ int main(void)
         T(num_ctx_upgrades_to_a_larger_loaded_model),
         T(num_ctx_no_loaded_context_holds_overflows),
         T(now_and_then_the_hot_node_known_least_is_tried),
+        T(an_ejected_node_is_passed_over_unless_every_node_is),
+        T(near_equal_predictions_are_shared_in_turn),
         T(names_of_the_enums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

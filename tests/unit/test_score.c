@@ -425,7 +425,7 @@ static void herd_policy_ranks_by_prediction(void **state)
     struct score_request req = {"m:7b", 5, 0};
     struct score_result out[4];
     score_rank(&w, &req, f.in, 4, 10000, 0, out);
-    assert_true(out[0].b.predicted && out[0].b.predicted_ttft_s == 1);
+    assert_true(out[0].b.predicted && out[0].b.p.ttft_s == 1);
     json_t *j = score_breakdown_json(&out[0].b);
     assert_non_null(json_object_get(j, "predicted_ttft_s"));
     assert_non_null(json_object_get(j, "thermal")); /* the seven keys stay */
