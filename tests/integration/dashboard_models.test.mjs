@@ -219,7 +219,12 @@ test('delete: a model serving requests is refused; the node failing the delete i
   assert.match(failed.body.error, /node mac-studio refused to delete gemma3:4b/);
 
   // The node's Ollama is gone but herd does not know yet: the unload before a forced delete
-  // fails, the delete is still tried, and its failure comes back.
+  // fails, the delete is still tried, and its failure comes back. The forced delete above
+  // unloaded the model first, so it is loaded again, and herd is told so, before the node dies.
+  const load = await postJson(`${studio.url}/api/generate`, { model: 'gemma3:4b', prompt: 'x', stream: false, options: { num_predict: 1 } });
+  assert.equal(load.status, 200);
+  await eventually(async () => (await inventory()).nodes[0].models.find((m) => m.model === 'gemma3:4b').loaded);
+  await loop.pause();
   await studio.stop('SIGKILL');
   const gone = await postJson(`${herd.url}/dashboard/api/delete`, { model: 'gemma3:4b', node_id: 'mac-studio', force: true });
   assert.equal(gone.status, 502, JSON.stringify(gone.body));
@@ -227,4 +232,5 @@ test('delete: a model serving requests is refused; the node failing the delete i
   const log = herdLog();
   assert.ok(log.some((l) => /unloading gemma3:4b from mac-studio before deleting it failed/.test(l.msg)));
   assert.ok(log.some((l) => /delete of gemma3:4b from mac-studio asked by 127.0.0.1 failed/.test(l.msg)));
+  loop.resume();
 });
