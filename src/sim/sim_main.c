@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "sim/sim_profile.h"
+#include "sim/sim_manage.h"
 #include "sim/sim_native.h"
 #include "sim/sim_openai.h"
 #include "sim/sim_server.h"
@@ -280,7 +281,8 @@ int main(int argc, char **argv)
         struct sim_node_config *c = &fleet.nodes[i];
         if (s.node && *s.node && strcmp(s.node, c->machine.name) != 0)
             continue;
-        static const sim_routes_fn apis[] = {sim_native_routes, sim_openai_routes};
+        static const sim_routes_fn apis[] = {sim_native_routes, sim_manage_routes,
+                                             sim_openai_routes};
         c->routes = apis;
         c->n_routes = sizeof apis / sizeof apis[0];
         nodes[n_nodes] = sim_node_start(base, c, err, sizeof err);

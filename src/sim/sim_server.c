@@ -108,6 +108,7 @@ void sim_node_free(struct sim_node *n)
         json_decref(n->log[i].headers);
     }
     free(n->registry);
+    free(n->blobs);
     free(n);
 }
 

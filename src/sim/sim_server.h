@@ -51,6 +51,14 @@ struct sim_logged_request {
     double at;
 };
 
+#define SIM_BLOBS_MAX 256
+
+/* A blob a client uploaded for a following create (its bytes are not kept, only its size). */
+struct sim_blob {
+    char digest[72]; /* "sha256:<64 hex>" */
+    int64_t size;
+};
+
 struct sim_node {
     struct event_base *base;
     struct sim_machine machine;
@@ -69,6 +77,8 @@ struct sim_node {
     size_t log_next;
     size_t log_count;
     int active_pulls;
+    struct sim_blob *blobs; /* uploaded with POST /api/blobs/:digest */
+    size_t n_blobs;
 };
 
 /* Creates a node from cfg (copied) and listens. On failure returns NULL with a message in
