@@ -98,7 +98,6 @@ struct coord *coord_new(struct event_base *base, struct coord_settings *settings
     LIST_INIT(&c->active);
     TAILQ_INIT(&c->held);
     LIST_INIT(&c->pulls);
-    LIST_INIT(&c->deletes);
     if (!c->traces || !c->httpd || !c->httpc || !c->monitor || !c->reaper) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");

@@ -12,30 +12,11 @@
 #include "common/model_name.h"
 #include "common/timeutil.h"
 #include "coord/analytics.h"
+#include "coord/coord_manage.h"
 #include "coord/coord_models.h"
 #include "coord/coord_pull.h"
 #include "coord/recommend.h"
 #include "coord/trace_store.h"
-
-#define DELETE_MAX_REPLY (64 * 1024)
-
-struct model_delete {
-    LIST_ENTRY(model_delete) link; /* in c->deletes */
-    struct coord *c;
-    struct httpd_req *r; /* NULL once its client left */
-    struct httpc_req *up;
-    char model[MODEL_NAME_MAX];
-    char node_id[NODE_ID_MAX];
-    char peer[64];
-    char url[256]; /* the node's Ollama */
-    bool forced;
-    bool was_loaded;
-};
-
-static bool node_ready(const struct node *n)
-{
-    return n->status != NODE_OFFLINE && !n->draining && (!n->has_ollama || n->ollama_up);
-}
 
 /* Reads {"model"|"name", "node_id"} of a POST body; false after replying 400 or 404. */
 static bool read_target(struct httpd_req *r, struct coord *c, json_t **body, char *model,
@@ -177,141 +158,33 @@ static void handle_pull(struct httpd_req *r, void *arg)
     char err[512];
     if (n && !node_ready(n)) {
         snprintf(err, sizeof err, "node %s cannot pull now: it is %s", n->id,
-                 n->draining                 ? "draining"
-                 : n->status == NODE_OFFLINE ? "offline"
-                                             : "without a running Ollama");
+                 node_unready_reason(n));
         httpd_reply_error(r, 503, err);
         return;
     }
-    int status = coord_pull_manual(c, r, model, n, stream, err, sizeof err);
+    const struct node *target = n ? n : coord_pull_target(c, model);
+    int status = 0;
+    if (!target) {
+        snprintf(
+            err, sizeof err, "no node has the memory to take %s (about %.1f GB)", model,
+            score_model_size(model, (const struct node *const *)c->registry.nodes, c->registry.n));
+        status = 503;
+    } else if (coord_pulling(c, model, target->id)) {
+        snprintf(err, sizeof err, "%s is already being pulled onto %s", model, target->id);
+        status = 409;
+    } else {
+        struct manage_ask a = {
+            .kind = MANAGE_PULL, .model = model, .stream = stream, .dashboard = true};
+        status = coord_manage_start(c, r, &a, &target, 1, err, sizeof err);
+    }
     if (status) {
         LOG_WARN("dashboard: %s asked to pull %s onto %s: refused: %s", httpd_req_peer(r), model,
-                 n ? n->id : "the best node", err);
+                 target ? target->id : "the best node", err);
         httpd_reply_error(r, status, err);
-        return;
     }
-    LOG_INFO("dashboard: %s asked to pull %s onto %s", httpd_req_peer(r), model,
-             n ? n->id : "the best node");
 }
 
 /* ---- delete ---- */
-
-static void delete_free(struct model_delete *d)
-{
-    LIST_REMOVE(d, link);
-    if (d->r)
-        httpd_req_on_close(d->r, NULL, NULL);
-    free(d);
-}
-
-static void on_delete_client_gone(struct httpd_req *r, void *arg)
-{
-    (void)r;
-    struct model_delete *d = arg;
-    d->r = NULL; /* the delete goes on; its outcome is logged */
-}
-
-static void on_delete_done(long status, const char *body, size_t len, int rc, const char *err,
-                           void *arg)
-{
-    struct model_delete *d = arg;
-    d->up = NULL;
-    char msg[600];
-    int reply = 0;
-    if (rc != 0) {
-        snprintf(msg, sizeof msg, "node %s could not be reached: %s", d->node_id,
-                 err ? err : "transfer failed");
-        reply = 502;
-    } else if (status != 200) {
-        json_error_t je;
-        json_t *o = json_loadb(body, len, 0, &je);
-        const char *why = jsonx_str(o, "error");
-        snprintf(msg, sizeof msg, "node %s refused to delete %s: %s", d->node_id, d->model,
-                 why ? why : "HTTP error");
-        json_decref(o);
-        reply = status == 404 ? 404 : 502;
-    }
-    if (reply) {
-        LOG_WARN("dashboard: delete of %s from %s asked by %s failed: %s", d->model, d->node_id,
-                 d->peer, msg);
-        if (d->r)
-            httpd_reply_error(d->r, reply, msg);
-    } else {
-        struct node *n = registry_find(&d->c->registry, d->node_id);
-        if (n)
-            node_remove_model(n, d->model);
-        LOG_INFO("dashboard: %s deleted %s from %s%s", d->peer, d->model, d->node_id,
-                 d->forced ? " (forced)" : "");
-        if (d->r)
-            httpd_reply_json(d->r, 200, NULL,
-                             json_pack("{s:s, s:s, s:s, s:b, s:b}", "status", "success", "model",
-                                       d->model, "node_id", d->node_id, "forced", d->forced,
-                                       "was_loaded", d->was_loaded),
-                             false);
-    }
-    d->r = NULL;
-    delete_free(d);
-}
-
-static struct httpc_req *start_delete(struct model_delete *d);
-
-/* The unload before a forced delete ended; the delete goes ahead whatever its outcome. */
-static void on_unload_done(long status, const char *body, size_t len, int rc, const char *err,
-                           void *arg)
-{
-    (void)body;
-    (void)len;
-    struct model_delete *d = arg;
-    d->up = NULL;
-    if (rc != 0 || status != 200)
-        LOG_WARN("dashboard: unloading %s from %s before deleting it failed (%s); deleting "
-                 "anyway",
-                 d->model, d->node_id, rc ? (err ? err : "transfer failed") : "HTTP error");
-    d->up = start_delete(d);
-    if (!d->up) {
-        if (d->r)
-            httpd_reply_error(d->r, 503, "cannot start the delete");
-        d->r = NULL;
-        delete_free(d);
-    }
-}
-
-/* Sends body (stolen) to the node's Ollama at path; cb gets the whole reply. */
-static struct httpc_req *call_node(struct model_delete *d, const char *method, const char *path,
-                                   json_t *body, httpc_fetch_cb cb)
-{
-    char url[300];
-    snprintf(url, sizeof url, "%s%s", d->url, path);
-    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
-    struct httpc_opts o = {
-        .method = method,
-        .url = url,
-        .headers = headers,
-        .body = payload,
-        .body_len = payload ? strlen(payload) : 0,
-        .connect_timeout_ms = (long)(d->c->settings->connect_timeout * 1000),
-        .total_timeout_ms = 60000,
-    };
-    struct httpc_req *q = payload ? httpc_fetch(d->c->httpc, &o, DELETE_MAX_REPLY, cb, d) : NULL;
-    free(payload);
-    return q;
-}
-
-/* POST /api/generate {"model", "keep_alive": 0}: Ollama's way to unload a model. */
-static struct httpc_req *start_unload(struct model_delete *d)
-{
-    return call_node(d, "POST", "/api/generate",
-                     json_pack("{s:s, s:i, s:b}", "model", d->model, "keep_alive", 0, "stream", 0),
-                     on_unload_done);
-}
-
-static struct httpc_req *start_delete(struct model_delete *d)
-{
-    return call_node(d, "DELETE", "/api/delete", json_pack("{s:s}", "model", d->model),
-                     on_delete_done);
-}
 
 /* POST {"model", "node_id", "force"}: deletes the model from that node. A model that is
  * loaded, serving or waited for, or being pulled, is refused (409) unless force is true
@@ -332,9 +205,7 @@ static void handle_delete(struct httpd_req *r, void *arg)
     char err[600];
     if (!node_ready(n)) {
         snprintf(err, sizeof err, "node %s cannot delete now: it is %s", n->id,
-                 n->draining                 ? "draining"
-                 : n->status == NODE_OFFLINE ? "offline"
-                                             : "without a running Ollama");
+                 node_unready_reason(n));
         httpd_reply_error(r, 503, err);
         return;
     }
@@ -364,39 +235,16 @@ static void handle_delete(struct httpd_req *r, void *arg)
         httpd_reply_error(r, 409, err);
         return;
     }
-    struct model_delete *d = calloc(1, sizeof *d);
-    if (!d) {
-        httpd_reply_error(r, 503, "out of memory");
-        return;
-    }
-    d->c = c;
-    d->r = r;
-    d->forced = force && (loaded || busy);
-    d->was_loaded = loaded;
-    snprintf(d->model, sizeof d->model, "%s", model);
-    snprintf(d->node_id, sizeof d->node_id, "%s", n->id);
-    snprintf(d->peer, sizeof d->peer, "%s", httpd_req_peer(r));
-    snprintf(d->url, sizeof d->url, "%s", n->url);
-    LIST_INSERT_HEAD(&c->deletes, d, link);
     /* A loaded model deleted by force is unloaded first, so that its memory is free too. */
-    d->up = loaded ? start_unload(d) : start_delete(d);
-    if (!d->up) {
-        d->r = NULL;
-        delete_free(d);
-        httpd_reply_error(r, 503, "cannot start the delete");
-        return;
-    }
-    httpd_req_on_close(r, on_delete_client_gone, d);
-}
-
-void coord_models_free(struct coord *c)
-{
-    struct model_delete *d;
-    while ((d = LIST_FIRST(&c->deletes))) {
-        if (d->up)
-            httpc_cancel(d->up);
-        delete_free(d);
-    }
+    struct manage_ask a = {.kind = MANAGE_DELETE,
+                           .model = model,
+                           .dashboard = true,
+                           .unload_first = loaded,
+                           .forced = force && (loaded || busy)};
+    const struct node *target = n;
+    int status = coord_manage_start(c, r, &a, &target, 1, err, sizeof err);
+    if (status)
+        httpd_reply_error(r, status, err);
 }
 
 /* ---- recommendations ---- */

@@ -7,7 +7,5 @@
 
 /* Registers the model lifecycle's routes on c's server. */
 void coord_models_routes(struct coord *c);
-/* Cancels the deletes under way (herd is stopping). */
-void coord_models_free(struct coord *c);
 
 #endif

@@ -2,12 +2,12 @@
  *
  * Auto-pull: a model that no node has is pulled onto the eligible node with the most memory
  * to offer, while the requests that want it wait; one pull per model at a time, bounded by
- * FLEET_AUTO_PULL_TIMEOUT. Dashboard pulls (POST /dashboard/api/pull) name the node; their
- * caller watches the node's progress, and they end only when the node stops sending progress
- * for FLEET_AUTO_PULL_TIMEOUT (a large model takes longer than any fixed limit). Requests
- * for a model being pulled wait for whichever pull it is. When a pull succeeds the node has
+ * FLEET_AUTO_PULL_TIMEOUT. A client's pull (POST /api/pull, the dashboard's) names the node;
+ * its waiter sees the node's progress lines, and it ends only when the node stops sending
+ * progress for FLEET_AUTO_PULL_TIMEOUT (a large model takes longer than any fixed limit).
+ * Whoever asks for a model being pulled waits for that pull. When a pull succeeds the node has
  * the model at once (before its next heartbeat says so) and the waiting requests are routed;
- * when it fails they are told why. A watcher that goes away does not stop the pull. */
+ * when it fails they are told why. A waiter that goes away does not stop the pull. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +19,6 @@
 #include "coord/coord_pull.h"
 
 #define PULL_MAX_LINE 65536
-/* A slow watcher skips progress lines once this much is queued for it; the last line (the
- * outcome) is always written. */
-#define PULL_WATCH_MAX_PENDING (64 * 1024)
 
 struct pull {
     LIST_ENTRY(pull) link; /* in c->pulls */
@@ -35,19 +32,15 @@ struct pull {
     bool success;
     char error[512];
     double t0;
-    double started;            /* wall time */
-    bool manual;               /* asked for on the dashboard */
-    bool error_sent;           /* the node's error line went to the watcher */
-    struct httpd_req *watcher; /* the dashboard request that asked for it, or NULL */
-    bool watch_stream;         /* it gets every progress line, else one reply at the end */
-    char status[128];          /* the node's last progress status */
-    int64_t completed, total;  /* bytes of the layer being downloaded */
+    double started;           /* wall time */
+    const char *origin;       /* "auto-pull", or who asked for it ("api", "dashboard") */
+    bool manual;              /* asked for by a client: its limit is on silence */
+    char status[128];         /* the node's last progress status */
+    int64_t completed, total; /* bytes of the layer being downloaded */
 };
 
 static void pull_free(struct pull *p)
 {
-    if (p->watcher)
-        httpd_req_on_close(p->watcher, NULL, NULL);
     LIST_REMOVE(p, link);
     if (p->up)
         httpc_cancel(p->up);
@@ -55,36 +48,6 @@ static void pull_free(struct pull *p)
         event_free(p->timer);
     ndjson_framer_free(&p->nd);
     free(p);
-}
-
-/* Tells the dashboard request that asked for the pull how it ended. */
-static void pull_answer_watcher(struct pull *p, int status)
-{
-    struct httpd_req *r = p->watcher;
-    if (!r)
-        return;
-    httpd_req_on_close(r, NULL, NULL);
-    p->watcher = NULL;
-    if (p->watch_stream) {
-        if (status != 0 && !p->error_sent) {
-            json_t *o = json_pack("{s:s}", "error", p->error);
-            char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            if (line) {
-                httpd_stream_write(r, line, strlen(line));
-                httpd_stream_write(r, "\n", 1);
-            }
-            free(line);
-            json_decref(o);
-        }
-        httpd_stream_end(r);
-    } else if (status == 0) {
-        httpd_reply_json(r, 200, NULL,
-                         json_pack("{s:s, s:s, s:s, s:f}", "status", "success", "model", p->model,
-                                   "node_id", p->node_id, "duration_s", time_mono() - p->t0),
-                         false);
-    } else {
-        httpd_reply_error(r, status, p->error);
-    }
 }
 
 /* Ends the pull: routes its waiters (success) or fails them with status and the reason. */
@@ -100,7 +63,6 @@ static void pull_finish(struct pull *p, int status)
     } else {
         LOG_WARN("pulling %s onto %s failed: %s", p->model, p->node_id, p->error);
     }
-    pull_answer_watcher(p, status);
     /* The waiters leave the pull first, so that routing them cannot touch it. */
     TAILQ_HEAD(, pull_waiter) waiters;
     TAILQ_INIT(&waiters);
@@ -127,14 +89,10 @@ static int on_pull_line(const char *line, size_t len, void *arg)
     json_t *o = json_loadb(line, len, 0, &je);
     const char *err = jsonx_str(o, "error");
     const char *status = jsonx_str(o, "status");
-    bool last = false;
-    if (err) {
+    if (err)
         snprintf(p->error, sizeof p->error, "%s", err);
-        last = true;
-    } else if (status && strcmp(status, "success") == 0) {
+    else if (status && strcmp(status, "success") == 0)
         p->success = true;
-        last = true;
-    }
     if (status) {
         snprintf(p->status, sizeof p->status, "%s", status);
         int64_t total = 0, completed = 0;
@@ -144,14 +102,13 @@ static int on_pull_line(const char *line, size_t len, void *arg)
             p->completed = completed;
         }
     }
-    json_decref(o);
-    if (p->watcher && p->watch_stream &&
-        (last || httpd_stream_pending(p->watcher) < PULL_WATCH_MAX_PENDING)) {
-        httpd_stream_write(p->watcher, line, len);
-        httpd_stream_write(p->watcher, "\n", 1);
-        if (err)
-            p->error_sent = true;
+    struct pull_waiter *w = TAILQ_FIRST(&p->waiters), *next;
+    for (; o && w; w = next) {
+        next = TAILQ_NEXT(w, link);
+        if (w->line)
+            w->line(w, o);
     }
+    json_decref(o);
     return 0;
 }
 
@@ -209,9 +166,7 @@ static void on_pull_timeout(evutil_socket_t fd, short what, void *arg)
     pull_finish(p, 504);
 }
 
-/* The node to pull onto: eligible for new work, with the most memory to offer, enough for the
- * model's estimated size. */
-static const struct node *pull_target(struct coord *c, const char *model)
+const struct node *coord_pull_target(struct coord *c, const char *model)
 {
     double need =
         score_model_size(model, (const struct node *const *)c->registry.nodes, c->registry.n);
@@ -231,7 +186,7 @@ static const struct node *pull_target(struct coord *c, const char *model)
 
 /* Starts pulling model onto n. NULL with a message when it cannot start. */
 static struct pull *pull_start(struct coord *c, const char *model, const struct node *n,
-                               bool manual, char *err, size_t errlen)
+                               const char *origin, char *err, size_t errlen)
 {
     struct pull *p = calloc(1, sizeof *p);
     if (!p) {
@@ -239,7 +194,8 @@ static struct pull *pull_start(struct coord *c, const char *model, const struct 
         return NULL;
     }
     p->c = c;
-    p->manual = manual;
+    p->origin = origin ? origin : "auto-pull";
+    p->manual = origin != NULL;
     snprintf(p->model, sizeof p->model, "%s", model);
     snprintf(p->node_id, sizeof p->node_id, "%s", n->id);
     snprintf(p->status, sizeof p->status, "starting");
@@ -284,7 +240,7 @@ int coord_pull_wait(struct coord *c, struct pull_waiter *w, const char *model,
         if (strcmp(p->model, model) == 0)
             break;
     if (!p) {
-        const struct node *n = pull_target(c, model);
+        const struct node *n = coord_pull_target(c, model);
         if (!n) {
             snprintf(err, errlen,
                      "model '%s' not found, and no node has the memory to pull it (about %.1f GB)",
@@ -293,7 +249,7 @@ int coord_pull_wait(struct coord *c, struct pull_waiter *w, const char *model,
                                       c->registry.n));
             return 404;
         }
-        p = pull_start(c, model, n, false, err, errlen);
+        p = pull_start(c, model, n, NULL, err, errlen);
         if (!p)
             return 503;
         LOG_INFO("request %s: no node has %s; pulling it onto %s (%.1f GB free)", who, model, n->id,
@@ -306,37 +262,17 @@ int coord_pull_wait(struct coord *c, struct pull_waiter *w, const char *model,
     return 0;
 }
 
-static void on_watcher_gone(struct httpd_req *r, void *arg)
+int coord_pull_onto(struct coord *c, struct pull_waiter *w, const char *model, const struct node *n,
+                    const char *origin, char *err, size_t errlen)
 {
-    (void)r;
-    struct pull *p = arg;
-    p->watcher = NULL;
-    LOG_INFO("pull of %s onto %s: its caller left; the pull goes on", p->model, p->node_id);
-}
-
-int coord_pull_manual(struct coord *c, struct httpd_req *r, const char *model, const struct node *n,
-                      bool stream, char *err, size_t errlen)
-{
-    if (!n)
-        n = pull_target(c, model);
-    if (!n) {
-        snprintf(
-            err, errlen, "no node has the memory to take %s (about %.1f GB)", model,
-            score_model_size(model, (const struct node *const *)c->registry.nodes, c->registry.n));
+    struct pull *p;
+    LIST_FOREACH (p, &c->pulls, link)
+        if (strcmp(p->model, model) == 0 && strcmp(p->node_id, n->id) == 0)
+            break;
+    if (!p && !(p = pull_start(c, model, n, origin, err, errlen)))
         return 503;
-    }
-    if (coord_pulling(c, model, n->id)) {
-        snprintf(err, errlen, "%s is already being pulled onto %s", model, n->id);
-        return 409;
-    }
-    struct pull *p = pull_start(c, model, n, true, err, errlen);
-    if (!p)
-        return 503;
-    p->watcher = r;
-    p->watch_stream = stream;
-    httpd_req_on_close(r, on_watcher_gone, p);
-    if (stream)
-        httpd_stream_start(r, 200, "application/x-ndjson");
+    TAILQ_INSERT_TAIL(&p->waiters, w, link);
+    w->pull = p;
     return 0;
 }
 
@@ -354,11 +290,10 @@ json_t *coord_pulls_json(const struct coord *c)
     json_t *a = json_array();
     const struct pull *p;
     LIST_FOREACH (p, &c->pulls, link) {
-        json_t *o =
-            json_pack("{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i}", "model", p->model, "node_id",
-                      p->node_id, "origin", p->manual ? "dashboard" : "auto-pull", "status",
-                      p->status, "started", p->started, "completed", (json_int_t)p->completed,
-                      "total", (json_int_t)p->total, "waiting_requests", pull_waiters(p));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i}", "model", p->model,
+                              "node_id", p->node_id, "origin", p->origin, "status", p->status,
+                              "started", p->started, "completed", (json_int_t)p->completed, "total",
+                              (json_int_t)p->total, "waiting_requests", pull_waiters(p));
         json_array_append_new(a, o);
     }
     return a;

@@ -15,12 +15,15 @@ struct pull_waiter;
  * with the node's error. The waiter has left the pull before this is called. */
 typedef void (*pull_done_cb)(struct pull_waiter *w, int status, const char *node_id,
                              const char *error);
+/* A progress line of the node (parsed, borrowed), as it comes. */
+typedef void (*pull_line_cb)(struct pull_waiter *w, const json_t *line);
 
-/* Embedded in whatever waits for a pull (a request). */
+/* Embedded in whatever waits for a pull (a request, a client's pull). */
 struct pull_waiter {
     TAILQ_ENTRY(pull_waiter) link;
     struct pull *pull; /* the pull it waits for, or NULL */
     pull_done_cb done;
+    pull_line_cb line; /* may be NULL */
 };
 
 /* Makes w wait for a pull of model, starting one onto the node with the most memory to offer
@@ -34,13 +37,15 @@ void coord_pull_forget(struct pull_waiter *w);
 /* Cancels every pull (herd is stopping); waiters are not called. */
 void coord_pull_free_all(struct coord *c);
 
-/* Pulls model (normalised) onto node n (NULL: the eligible node with the most memory to
- * offer) for the dashboard request r: with stream, r gets the node's progress lines as they
- * come (NDJSON, ending with the outcome), else one reply when the pull ends. Returns 0 when
- * the pull started (it answers r itself, and goes on if r's client leaves), or an HTTP status
- * with a message when it could not (409: already being pulled onto that node). */
-int coord_pull_manual(struct coord *c, struct httpd_req *r, const char *model, const struct node *n,
-                      bool stream, char *err, size_t errlen);
+/* Makes w wait for the pull of model (normalised) onto node n, starting one unless it is
+ * under way; origin ("api", "dashboard") is shown in the list of pulls. Such a pull ends only
+ * when the node stops sending progress for FLEET_AUTO_PULL_TIMEOUT (a large model takes
+ * longer than any fixed limit). Returns 0, or 503 with a message when it cannot start. */
+int coord_pull_onto(struct coord *c, struct pull_waiter *w, const char *model, const struct node *n,
+                    const char *origin, char *err, size_t errlen);
+/* The node a new model goes to: eligible for new work, with the most memory to offer and
+ * enough for the model's estimated size; NULL when none. */
+const struct node *coord_pull_target(struct coord *c, const char *model);
 /* Whether model is being pulled onto node_id (NULL: onto any node). */
 bool coord_pulling(const struct coord *c, const char *model, const char *node_id);
 /* Pulls under way: [{model, node_id, origin, status, started, completed, total,

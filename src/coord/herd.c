@@ -9,6 +9,7 @@
 #include "coord/coord_bench.h"
 #include "coord/coord_dashboard.h"
 #include "coord/coord_events.h"
+#include "coord/coord_manage.h"
 #include "coord/coord_explain.h"
 #include "coord/coord_metrics.h"
 #include "coord/coord_models.h"
@@ -47,6 +48,11 @@ struct coord *herd_new(struct event_base *base, struct coord_settings *settings,
     coord_api_routes(c);
     coord_dashboard_routes(c);
     coord_models_routes(c);
+    if (coord_manage_routes(c) != 0) {
+        snprintf(err, errlen, "out of memory");
+        herd_free(c);
+        return NULL;
+    }
     c->bench = coord_bench_new(c);
     c->events = coord_events_new(c);
     coord_proxy_routes(c);
@@ -69,8 +75,8 @@ void herd_free(struct coord *c)
     coord_auth_free(c->auth);
     coord_metrics_free(c->metrics);
     coord_events_free(c->events);
+    coord_manage_free(c);
     coord_pull_free_all(c);
-    coord_models_free(c);
     coord_bench_free(c->bench);
     coord_free(c);
 }

@@ -115,3 +115,15 @@ const char *node_pressure_name(enum node_pressure p)
 {
     return p == PRESSURE_NORMAL ? "normal" : p == PRESSURE_WARN ? "warn" : "critical";
 }
+
+bool node_ready(const struct node *n)
+{
+    return n->status != NODE_OFFLINE && !n->draining && (!n->has_ollama || n->ollama_up);
+}
+
+const char *node_unready_reason(const struct node *n)
+{
+    return n->draining                 ? "draining"
+           : n->status == NODE_OFFLINE ? "offline"
+                                       : "without a running Ollama";
+}

@@ -94,6 +94,11 @@ double node_disk_gb(const struct node *n, const char *key);
 /* Memory the node offers a new model: available, capped by the capacity ceiling when set. */
 double node_available_gb(const struct node *n);
 
+/* Whether the node can be asked to change its models now (online or degraded, not draining,
+ * its Ollama up); when not, why ("offline", "draining", "without a running Ollama"). */
+bool node_ready(const struct node *n);
+const char *node_unready_reason(const struct node *n);
+
 const char *node_status_name(enum node_status s);
 const char *node_pressure_name(enum node_pressure p);
 
