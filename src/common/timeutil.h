@@ -21,6 +21,10 @@ char *time_rfc3339_utc(double epoch, char *out, size_t outlen);
  * 'Z' when the offset is zero), as Ollama writes modified_at and expires_at. */
 char *time_rfc3339_local(double epoch, char *out, size_t outlen);
 
+/* Parses an RFC 3339 time ("2024-06-04T14:38:31.83753-07:00", "...Z") into *epoch. 0, or -1
+ * when s is not one. */
+int time_parse_rfc3339(const char *s, double *epoch);
+
 /* A duration in seconds as a timeval for libevent (negative counts as zero). */
 struct timeval time_tv(double seconds);
 

@@ -115,6 +115,7 @@ struct coord {
     size_t n_active;
     LIST_HEAD(, pull) pulls;       /* models being pulled (for requests or the dashboard) */
     struct coord_manage *manage;   /* model management under way (coord_manage.c) */
+    struct coord_catalog *catalog; /* the nodes' lists of models (coord_catalog.c) */
     struct coord_bench *bench;     /* the dashboard's benchmarks (coord_bench.c) */
     struct coord_auth *auth;       /* keys, rate limits, node secret, audit (coord_auth.c) */
     struct coord_metrics *metrics; /* Prometheus counters (coord_metrics.c) */

@@ -1,6 +1,5 @@
-/* coord_api: the fleet as one Ollama (tags, ps, version, models), heartbeats, and the fleet's
- * own endpoints (/fleet/status, /fleet/queue, /dashboard/api/traces). */
-#include <event2/http.h>
+/* coord_api: the fleet as one Ollama (root, version), heartbeats, and the fleet's own
+ * endpoints (/fleet/status, /fleet/queue). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "coord/coord_api.h"
 #include "coord/fwd.h"
 #include "coord/coord_auth.h"
+#include "coord/coord_catalog.h"
 #include "coord/trace_store.h"
 
 static bool routable(const struct node *n)
@@ -40,128 +40,6 @@ static void handle_version(struct httpd_req *r, void *arg)
                      false);
 }
 
-/* One entry per model the routable nodes hold, with the nodes that hold it. */
-static json_t *model_union(struct coord *c)
-{
-    json_t *by_name = json_object();
-    for (size_t i = 0; i < c->registry.n; i++) {
-        const struct node *n = c->registry.nodes[i];
-        if (!routable(n))
-            continue;
-        for (size_t k = 0; k < n->n_loaded + n->n_available; k++) {
-            const char *name =
-                k < n->n_loaded ? n->loaded[k].name : n->available[k - n->n_loaded].name;
-            json_t *e = json_object_get(by_name, name);
-            if (!e) {
-                e = json_pack("{s:s, s:[], s:[], s:f}", "name", name, "nodes", "loaded_on",
-                              "size_gb", 0.0);
-                json_object_set_new(by_name, name, e);
-            }
-            json_t *nodes = json_object_get(e, "nodes");
-            bool seen = false;
-            size_t j;
-            json_t *v;
-            json_array_foreach (nodes, j, v)
-                seen |= strcmp(json_string_value(v), n->id) == 0;
-            if (!seen)
-                json_array_append_new(nodes, json_string(n->id));
-            if (k < n->n_loaded) {
-                json_array_append_new(json_object_get(e, "loaded_on"), json_string(n->id));
-                if (n->loaded[k].size_gb > 0)
-                    json_object_set_new(e, "size_gb", json_real(n->loaded[k].size_gb));
-            }
-        }
-    }
-    return by_name;
-}
-
-static void handle_tags(struct httpd_req *r, void *arg)
-{
-    struct coord *c = arg;
-    json_t *by_name = model_union(c);
-    json_t *models = json_array();
-    const char *name;
-    json_t *e;
-    char ts[64];
-    time_rfc3339_local(time_wall(), ts, sizeof ts);
-    json_object_foreach (by_name, name, e) {
-        double gb = json_real_value(json_object_get(e, "size_gb"));
-        json_t *details = json_pack(
-            "{s:s, s:s, s:s, s:[], s:s, s:s, s:O, s:O}", "parent_model", "", "format", "gguf",
-            "family", "", "families", "parameter_size", "", "quantization_level", "", "fleet_nodes",
-            json_object_get(e, "nodes"), "loaded_on", json_object_get(e, "loaded_on"));
-        json_array_append_new(models,
-                              json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", name, "model",
-                                        name, "modified_at", ts, "size", (json_int_t)(gb * 1e9),
-                                        "digest", "", "details", details));
-    }
-    json_decref(by_name);
-    httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
-}
-
-static void handle_ps(struct httpd_req *r, void *arg)
-{
-    struct coord *c = arg;
-    json_t *models = json_array();
-    for (size_t i = 0; i < c->registry.n; i++) {
-        const struct node *n = c->registry.nodes[i];
-        if (!routable(n))
-            continue;
-        for (size_t k = 0; k < n->n_loaded; k++) {
-            const struct node_model *m = &n->loaded[k];
-            json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "name", m->name, "model", m->name, "size",
-                                  (json_int_t)(m->size_gb * 1e9), "fleet_node", n->id);
-            if (m->context_length > 0)
-                json_object_set_new(o, "context_length", json_integer(m->context_length));
-            json_array_append_new(models, o);
-        }
-    }
-    httpd_reply_json(r, 200, NULL, json_pack("{s:o}", "models", models), false);
-}
-
-static void handle_models(struct httpd_req *r, void *arg)
-{
-    struct coord *c = arg;
-    json_t *by_name = model_union(c);
-    json_t *data = json_array();
-    const char *name;
-    json_t *e;
-    long now = (long)time_wall();
-    json_object_foreach (by_name, name, e) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:O}", "id", name, "object", "model", "created",
-                              (json_int_t)now, "owned_by", "library", "fleet_nodes",
-                              json_object_get(e, "nodes"));
-        json_array_append_new(data, o);
-    }
-    json_decref(by_name);
-    httpd_reply_json(r, 200, "application/json",
-                     json_pack("{s:s, s:o}", "object", "list", "data", data), true);
-}
-
-static void handle_model(struct httpd_req *r, void *arg)
-{
-    struct coord *c = arg;
-    char *id = evhttp_uridecode(httpd_req_path(r) + strlen("/v1/models/"), 0, NULL);
-    char norm[MODEL_NAME_MAX];
-    json_t *by_name = model_union(c);
-    json_t *e = id && model_name_normalize(id, norm, sizeof norm) == 0
-                    ? json_object_get(by_name, norm)
-                    : NULL;
-    if (!e) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "model '%s' not found", id ? id : "");
-        httpd_reply_error(r, 404, msg);
-    } else {
-        httpd_reply_json(r, 200, "application/json",
-                         json_pack("{s:s, s:s, s:I, s:s, s:O}", "id", id, "object", "model",
-                                   "created", (json_int_t)time_wall(), "owned_by", "library",
-                                   "fleet_nodes", json_object_get(e, "nodes")),
-                         true);
-    }
-    json_decref(by_name);
-    free(id);
-}
-
 static void handle_heartbeat(struct httpd_req *r, void *arg)
 {
     struct coord *c = arg;
@@ -184,6 +62,8 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
     json_decref(body);
     if (rc == 0 && n && signed_ms)
         n->last_signed_ms = signed_ms;
+    if (rc == 0 && n)
+        coord_catalog_heard(c, n);
     if (rc) {
         LOG_WARN("heartbeat from %s rejected: %s", httpd_req_peer(r), err);
         httpd_reply_error(r, rc == -EINVAL ? 400 : 503, err);
@@ -321,10 +201,6 @@ void coord_api_routes(struct coord *c)
     struct httpd *h = c->httpd;
     httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/", handle_root, c);
     httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/api/version", handle_version, c);
-    httpd_route(h, HTTPD_GET | HTTPD_HEAD, "/api/tags", handle_tags, c);
-    httpd_route(h, HTTPD_GET, "/api/ps", handle_ps, c);
-    httpd_route(h, HTTPD_GET, "/v1/models", handle_models, c);
-    httpd_route(h, HTTPD_GET, "/v1/models/*", handle_model, c);
     httpd_route(h, HTTPD_POST, "/heartbeat", handle_heartbeat, c);
     httpd_route(h, HTTPD_GET, "/fleet/status", handle_status, c);
     httpd_route(h, HTTPD_GET, "/fleet/queue", handle_queue, c);

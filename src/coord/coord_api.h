@@ -1,4 +1,4 @@
-/* coord_api: the fleet as one Ollama (tags, ps, version), heartbeats, the /fleet API, traces. */
+/* coord_api: the fleet as one Ollama (root, version), heartbeats, the /fleet API. */
 #ifndef HERD_COORD_API_H
 #define HERD_COORD_API_H
 

@@ -7,6 +7,7 @@
 #include "coord/coord_api.h"
 #include "coord/coord_auth.h"
 #include "coord/coord_bench.h"
+#include "coord/coord_catalog.h"
 #include "coord/coord_dashboard.h"
 #include "coord/coord_events.h"
 #include "coord/coord_manage.h"
@@ -15,6 +16,7 @@
 #include "coord/coord_models.h"
 #include "coord/coord_proxy.h"
 #include "coord/coord_pull.h"
+#include "coord/coord_tags.h"
 #include "coord/fwd.h"
 
 /* herd answers errors in the shape of the API asked: OpenAI's under /v1/, Ollama's elsewhere. */
@@ -45,7 +47,14 @@ struct coord *herd_new(struct event_base *base, struct coord_settings *settings,
         herd_free(c);
         return NULL;
     }
+    c->catalog = coord_catalog_new(c);
+    if (!c->catalog) {
+        snprintf(err, errlen, "out of memory");
+        herd_free(c);
+        return NULL;
+    }
     coord_api_routes(c);
+    coord_tags_routes(c);
     coord_dashboard_routes(c);
     coord_models_routes(c);
     if (coord_manage_routes(c) != 0) {
@@ -76,6 +85,8 @@ void herd_free(struct coord *c)
     coord_metrics_free(c->metrics);
     coord_events_free(c->events);
     coord_manage_free(c);
+    coord_catalog_free(c->catalog);
+    c->catalog = NULL;
     coord_pull_free_all(c);
     coord_bench_free(c->bench);
     coord_free(c);

@@ -21,6 +21,7 @@ void node_free(struct node *n)
     node_clear_models(n);
     free(n->unloaded);
     json_decref(n->payload);
+    json_decref(n->catalog);
     free(n);
 }
 

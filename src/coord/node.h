@@ -66,6 +66,12 @@ struct node {
     size_t n_available;
     struct node_unloaded *unloaded; /* for the warm tier */
     size_t n_unloaded;
+    /* What its Ollama says of its models, as /api/tags gives them (digest, details,
+     * modified_at...), fetched by coord_catalog when the heartbeat's signature of the list
+     * changes. */
+    char tags_sig[65];    /* the last heartbeat's signature of the list; "" unknown */
+    json_t *catalog;      /* [{name, model, modified_at, size, digest, details, ...}] or NULL */
+    char catalog_sig[65]; /* the signature the catalog was fetched for */
 };
 
 /* Frees its model lists (they are replaced at each heartbeat). */

@@ -7,6 +7,7 @@
 
 #include "common/jsonx.h"
 #include "common/log.h"
+#include "common/secret.h"
 #include "coord/model_class.h"
 
 #define WARM_KEEP 64 /* unloaded models remembered per node */
@@ -56,6 +57,7 @@ struct parsed {
     size_t n_available;
     char ollama_host[256];
     char lan_ip[64];
+    char tags_sig[65];
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *what)
@@ -246,8 +248,17 @@ static int parse(const json_t *o, struct parsed *p, char *err, size_t errlen)
         if (opt_num(ollama, "num_parallel", &par, "ollama", err, errlen))
             return -EINVAL;
         p->num_parallel = par >= 1 && par <= 1024 ? (int)par : 0;
-        if (opt_str(ollama, "version", p->version, sizeof p->version, "ollama", err, errlen))
+        if (opt_str(ollama, "version", p->version, sizeof p->version, "ollama", err, errlen) ||
+            opt_str(ollama, "tags_digest", p->tags_sig, sizeof p->tags_sig, "ollama", err, errlen))
             return -EINVAL;
+        /* Without the agent's digest of its Ollama's list, the list it sent stands for it. */
+        if (!p->tags_sig[0] && p->ollama_up) {
+            char *list = json_dumps(json_object_get(ollama, "models_available"),
+                                    JSON_COMPACT | JSON_ENCODE_ANY);
+            if (list && secret_sha256_hex(list, strlen(list), p->tags_sig) != 0)
+                p->tags_sig[0] = '\0';
+            free(list);
+        }
     }
     if (cap) {
         p->capacity.present = true;
@@ -413,6 +424,7 @@ int registry_heartbeat(struct registry *r, const json_t *payload, const char *pe
     n->num_parallel = p.num_parallel;
     n->capacity = p.capacity;
     snprintf(n->lan_ip, sizeof n->lan_ip, "%s", p.lan_ip);
+    snprintf(n->tags_sig, sizeof n->tags_sig, "%s", p.tags_sig);
     char url[256];
     build_url(&p, peer_ip, url, sizeof url);
     if (strcmp(url, n->url) != 0) {

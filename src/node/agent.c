@@ -18,7 +18,8 @@
 #include "node/chip_table.h"
 #include "node/heartbeat.h"
 #include "common/node_auth.h"
-#include "node/ollama_state.h"
+#include "common/ollama_state.h"
+#include "common/secret.h"
 #include "node/sysinfo.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -256,6 +257,8 @@ static void on_probe(long status, const char *body, size_t len, int rc, const ch
             a->ost.available = NULL;
             if (ollama_parse_tags(body, len, &a->ost.available, perr, sizeof perr) != 0)
                 p->ok = false;
+            if (!p->ok || secret_sha256_hex(body, len, a->ost.tags_digest) != 0)
+                a->ost.tags_digest[0] = '\0';
             break;
         case PROBE_VERSION:
             if (ollama_parse_version(body, len, a->ost.version, sizeof a->ost.version) != 0)

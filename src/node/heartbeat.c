@@ -73,6 +73,8 @@ static json_t *ollama_block(const struct hb_input *in)
                   o->up && o->available ? json_incref(o->available) : json_array());
     if (o->version[0])
         json_object_set_new(b, "version", json_string(o->version));
+    if (o->up && o->tags_digest[0])
+        json_object_set_new(b, "tags_digest", json_string(o->tags_digest));
     if (in->num_parallel > 0)
         json_object_set_new(b, "num_parallel", json_integer(in->num_parallel));
     return b;

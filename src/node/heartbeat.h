@@ -5,7 +5,7 @@
 #include <jansson.h>
 
 #include "node/capacity.h"
-#include "node/ollama_state.h"
+#include "common/ollama_state.h"
 #include "node/sysinfo.h"
 
 struct hb_input {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "net/mdns_txt.h"
-#include "node/ollama_state.h"
+#include "common/ollama_state.h"
 #include "node/proc_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

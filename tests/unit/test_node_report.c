@@ -11,7 +11,7 @@
 #include "net/mdns_txt.h"
 #include "node/chip_table.h"
 #include "node/heartbeat.h"
-#include "node/ollama_state.h"
+#include "common/ollama_state.h"
 
 #define GIB 1073741824.0
 

@@ -258,7 +258,11 @@ export async function heartbeatFor(node, facts = {}) {
     cpu: { cores_physical: 8, utilization_pct: 10 },
     memory: { total_gb: 64, used_gb: 16, available_gb: 48, pressure: 'normal', ...(memory || {}) },
     ollama: {
-      models_loaded: ps.map((m) => ({ name: m.name, size_gb: m.size / 1e9, context_length: m.context_length })),
+      // As herd-node sends them (ollama_state.c): GiB for the scores, bytes for the listings.
+      models_loaded: ps.map((m) => ({
+        name: m.name, size_gb: m.size / 1e9, size: m.size, size_vram: m.size_vram, context_length: m.context_length,
+        expires_at: m.expires_at, parameter_size: m.details?.parameter_size, quantization: m.details?.quantization_level,
+      })),
       models_available: tags.map((m) => ({ name: m.name, size_gb: m.size / 1e9, capabilities: m.capabilities })),
       ...(ollama || {}),
     },

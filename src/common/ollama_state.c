@@ -1,5 +1,5 @@
 /* ollama_state: parsers for Ollama's own description of its models. */
-#include "node/ollama_state.h"
+#include "common/ollama_state.h"
 
 #include <errno.h>
 #include <math.h>
@@ -65,9 +65,13 @@ int ollama_parse_ps(const char *body, size_t len, json_t **out, char *err, size_
         double size = 0, vram = 0;
         int64_t ctx = 0;
         jsonx_num(m, "size", &size);
-        json_t *e = json_pack("{s:s, s:f}", "name", name, "size_gb", gb2(size));
-        if (jsonx_num(m, "size_vram", &vram) == 0)
+        /* Bytes as Ollama gives them (for the fleet's /api/ps), GiB for the scores. */
+        json_t *e = json_pack("{s:s, s:f, s:I}", "name", name, "size_gb", gb2(size), "size",
+                              (json_int_t)size);
+        if (jsonx_num(m, "size_vram", &vram) == 0) {
             json_object_set_new(e, "size_vram_gb", json_real(gb2(vram)));
+            json_object_set_new(e, "size_vram", json_integer((json_int_t)vram));
+        }
         if (jsonx_int(m, "context_length", &ctx) == 0 && ctx > 0)
             json_object_set_new(e, "context_length", json_integer(ctx));
         const json_t *d = json_object_get(m, "details");

@@ -8,11 +8,13 @@
 #include <stddef.h>
 
 struct ollama_state {
-    bool up;           /* /api/ps answered */
-    char version[32];  /* "" when unknown */
-    json_t *loaded;    /* [{name, size_gb, size_vram_gb, context_length, parameter_size,
-                          quantization, expires_at}] (owned; NULL = none known) */
-    json_t *available; /* [{name, size_gb, capabilities?}] (owned; NULL = none known) */
+    bool up;              /* /api/ps answered */
+    char version[32];     /* "" when unknown */
+    json_t *loaded;       /* [{name, size_gb, size, size_vram_gb, size_vram, context_length,
+                             parameter_size, quantization, expires_at}] (owned; NULL = none known) */
+    json_t *available;    /* [{name, size_gb, capabilities?}] (owned; NULL = none known) */
+    char tags_digest[65]; /* sha256 of the last /api/tags body: herd fetches the whole list
+                             (digests, details) from Ollama when it changes; "" unknown */
 };
 
 /* Drops what the state holds and marks it down. Accepts a zeroed state. */
