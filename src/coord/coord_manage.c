@@ -6,6 +6,7 @@
 
 #include "common/hbuf.h"
 #include "common/jsonx.h"
+#include "common/keep_alive.h"
 #include "common/log.h"
 #include "common/model_name.h"
 #include "common/ndjson.h"
@@ -52,8 +53,11 @@ struct manage_op {
     char dest[MODEL_NAME_MAX];
     char peer[64];
     char nodes[1024]; /* the targets, comma-separated */
-    char *body;       /* forwarded to the nodes (create, push) */
+    char *body;       /* forwarded to the nodes (create, push, unload) */
     size_t body_len;
+    char path[32]; /* an unload's */
+    char *reply;   /* an unload's: the first node's answer */
+    size_t reply_len;
     struct progress_merge *merge; /* streamed kinds */
     double t0;
     int n, ended;
@@ -75,8 +79,9 @@ struct coord_manage {
     int n_blobs;
 };
 
-static const char *const kind_verb[] = {"pull", "delete", "copy", "create", "push"};
-static const char *const kind_done[] = {"pulled", "deleted", "copied", "created", "pushed"};
+static const char *const kind_verb[] = {"pull", "delete", "copy", "create", "push", "unload"};
+static const char *const kind_done[] = {"pulled",  "deleted", "copied",
+                                        "created", "pushed",  "unloaded"};
 
 /* "pulled onto", "deleted from", "created on" */
 static const char *kind_where(enum manage_kind k)
@@ -107,6 +112,7 @@ static void op_free(struct manage_op *op)
     }
     free(op->merge);
     free(op->body);
+    free(op->reply);
     free(op);
 }
 
@@ -188,6 +194,8 @@ static void note_success(struct manage_op *op, const struct manage_target *t)
         node_add_available(n, op->dest);
     else if (op->kind == MANAGE_CREATE)
         node_add_available(n, op->model);
+    else if (op->kind == MANAGE_UNLOAD)
+        node_forget_loaded(n, op->model);
     /* A pull's own module has noted it. */
 }
 
@@ -272,6 +280,8 @@ static void op_finish(struct manage_op *op)
                          json_pack("{s:s, s:s, s:s, s:f}", "status", "success", "model", op->model,
                                    "node_id", op->t[0].node_id, "duration_s", time_mono() - op->t0),
                          false);
+    } else if (op->kind == MANAGE_UNLOAD) {
+        httpd_reply(op->r, 200, "application/json; charset=utf-8", op->reply, op->reply_len);
     } else if (streamed(op->kind)) {
         httpd_reply_json(op->r, 200, NULL, json_pack("{s:s}", "status", "success"), false);
     } else {
@@ -443,6 +453,11 @@ static void on_fetch_done(long status, const char *body, size_t len, int rc, con
                  err ? err : "transfer failed");
     } else if (status == 200) {
         t->ok = true;
+        if (op->kind == MANAGE_UNLOAD && !op->reply && (op->reply = malloc(len + 1))) {
+            memcpy(op->reply, body, len);
+            op->reply[len] = '\0';
+            op->reply_len = len;
+        }
     } else {
         json_error_t je;
         json_t *o = json_loadb(body, len, 0, &je);
@@ -523,6 +538,12 @@ static struct httpc_req *start_op_call(struct manage_target *t)
         return start_stream_call(t, "/api/create");
     case MANAGE_PUSH:
         return start_stream_call(t, "/api/push");
+    case MANAGE_UNLOAD: {
+        json_error_t je;
+        json_t *body = json_loadb(op->body, op->body_len, 0, &je);
+        json_object_set_new(body, "stream", json_false());
+        return start_fetch(t, "POST", op->path, body, on_fetch_done);
+    }
     case MANAGE_PULL:
         break;
     }
@@ -581,7 +602,8 @@ int coord_manage_start(struct coord *c, struct httpd_req *r, const struct manage
     snprintf(op->model, sizeof op->model, "%s", a->model);
     snprintf(op->dest, sizeof op->dest, "%s", a->dest ? a->dest : "");
     snprintf(op->peer, sizeof op->peer, "%s", httpd_req_peer(r));
-    if ((a->kind == MANAGE_CREATE || a->kind == MANAGE_PUSH) &&
+    snprintf(op->path, sizeof op->path, "%s", a->path ? a->path : "");
+    if ((a->kind == MANAGE_CREATE || a->kind == MANAGE_PUSH || a->kind == MANAGE_UNLOAD) &&
         forward_body(op, a->body, a->body_len) != 0) {
         op_free(op);
         snprintf(err, errlen, "the request body is not a JSON object");
@@ -635,6 +657,56 @@ int coord_manage_start(struct coord *c, struct httpd_req *r, const struct manage
         }
     }
     return 0;
+}
+
+/* ---- unload ---- */
+
+bool coord_manage_is_unload(const char *path, const json_t *body)
+{
+    const json_t *ka = json_object_get(body, "keep_alive");
+    double seconds = -1;
+    char err[160];
+    if (!ka || keep_alive_parse(ka, &seconds, err, sizeof err) != 0)
+        return false;
+    /* As Ollama decides: a chat compares whole seconds, a generate the duration. */
+    if (strcmp(path, "/api/chat") == 0)
+        return (long)seconds == 0 && json_array_size(json_object_get(body, "messages")) == 0;
+    if (strcmp(path, "/api/generate") == 0) {
+        const char *prompt = jsonx_str(body, "prompt");
+        return seconds == 0 && (!prompt || !*prompt);
+    }
+    return false;
+}
+
+static int named_nodes(struct coord *c, struct httpd_req *r, const struct node **out, int max);
+static int holders(struct coord *c, const char *model, const struct node **out, int max);
+
+bool coord_manage_unload(struct coord *c, struct httpd_req *r, const char *path, const char *model,
+                         const char *body, size_t len)
+{
+    const struct node *nodes[MANAGE_TARGETS_MAX];
+    int n = named_nodes(c, r, nodes, MANAGE_TARGETS_MAX);
+    if (n < 0)
+        return true; /* answered */
+    if (n == 0) {
+        for (size_t i = 0; i < c->registry.n && n < MANAGE_TARGETS_MAX; i++) {
+            const struct node *node = c->registry.nodes[i];
+            if (node_ready(node) && node_loaded_model(node, model))
+                nodes[n++] = node;
+        }
+    }
+    /* Loaded nowhere: one node that has it answers as Ollama does for an idle model. */
+    if (n == 0 && holders(c, model, nodes, MANAGE_TARGETS_MAX) > 0)
+        n = 1;
+    if (n == 0)
+        return false;
+    struct manage_ask a = {
+        .kind = MANAGE_UNLOAD, .model = model, .path = path, .body = body, .body_len = len};
+    char err[512];
+    int status = coord_manage_start(c, r, &a, nodes, n, err, sizeof err);
+    if (status)
+        httpd_reply_error(r, status, err);
+    return true;
 }
 
 /* ---- the Ollama API ---- */

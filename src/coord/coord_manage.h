@@ -15,16 +15,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "coord/coord.h"
 
-enum manage_kind { MANAGE_PULL, MANAGE_DELETE, MANAGE_COPY, MANAGE_CREATE, MANAGE_PUSH };
+enum manage_kind {
+    MANAGE_PULL,
+    MANAGE_DELETE,
+    MANAGE_COPY,
+    MANAGE_CREATE,
+    MANAGE_PUSH,
+    MANAGE_UNLOAD, /* keep_alive 0 with nothing to generate: /api/generate or /api/chat */
+};
 
 /* What a client asked for (all borrowed for the call). */
 struct manage_ask {
     enum manage_kind kind;
     const char *model; /* normalised; for a copy, the source */
     const char *dest;  /* a copy's destination, normalised */
-    const char *body;  /* a create's or push's request body, forwarded; NULL otherwise */
+    const char *body;  /* a create's, push's or unload's request body, forwarded */
+    const char *path;  /* an unload's path: "/api/generate" or "/api/chat" */
     size_t body_len;   /* its length */
     bool stream;       /* NDJSON progress, else one answer at the end */
     bool dashboard;    /* the dashboard's API: its answers and log lines */
@@ -36,6 +46,16 @@ struct manage_ask {
 int coord_manage_routes(struct coord *c);
 /* Cancels the operations under way (herd is stopping) and frees what they keep. */
 void coord_manage_free(struct coord *c);
+
+/* A chat or generate request (its path and parsed body) that unloads its model: keep_alive 0
+ * and no prompt or messages. */
+bool coord_manage_is_unload(const char *path, const json_t *body);
+/* Unloads model (normalised) on every node where it is loaded, or on the nodes X-Herd-Node
+ * names; body (the client's, borrowed) goes to each. Answers r as Ollama does (the first
+ * node's reply) and returns true; false when no node has the model (the request goes its
+ * usual way, to a 404 or a pull). */
+bool coord_manage_unload(struct coord *c, struct httpd_req *r, const char *path, const char *model,
+                         const char *body, size_t len);
 
 /* Runs the operation on nodes (n of them, at most 64): it answers r itself and goes on when r's
  * client leaves. Returns 0, or an HTTP status with a message in err when it could not start. */

@@ -1,6 +1,7 @@
 /* coord_proxy: the inference API's endpoints. Each request is read once (model, fallback
  * chain, what it needs, its size, tags, the headers for the node) and handed to fwd, which
  * routes, queues and relays it. */
+#include "coord/coord_manage.h"
 #include "coord/coord_proxy.h"
 
 #include <stdio.h>
@@ -122,6 +123,13 @@ static void handle_inference(struct httpd_req *r, void *arg)
         return;
     }
     snprintf(rq.model_sent, sizeof rq.model_sent, "%s", sent);
+    /* keep_alive 0 with nothing to generate unloads the model on every node, not one. */
+    if ((rt->api == API_CHAT || rt->api == API_GENERATE) &&
+        coord_manage_is_unload(rt->path, body) &&
+        coord_manage_unload(c, r, rt->path, rq.chain[0], raw, len)) {
+        json_decref(body);
+        return;
+    }
     if (read_chain(&rq, body, err, sizeof err) != 0) {
         json_decref(body);
         httpd_reply_error(r, 400, err);

@@ -77,6 +77,11 @@ void node_remove_model(struct node *n, const char *model)
             n->n_available--;
             break;
         }
+    node_forget_loaded(n, model);
+}
+
+void node_forget_loaded(struct node *n, const char *model)
+{
     for (size_t i = 0; i < n->n_loaded; i++)
         if (strcmp(n->loaded[i].name, model) == 0) {
             memmove(&n->loaded[i], &n->loaded[i + 1], (n->n_loaded - i - 1) * sizeof *n->loaded);

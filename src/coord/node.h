@@ -90,6 +90,9 @@ int node_add_available(struct node *n, const char *model);
 /* Forgets that the node has the model, loaded or on disk (it was deleted before its next
  * heartbeat says so). */
 void node_remove_model(struct node *n, const char *model);
+/* Forgets that the model is loaded on the node (it was unloaded before its next heartbeat
+ * says so). */
+void node_forget_loaded(struct node *n, const char *model);
 /* Wall time the model was last seen unloading from this node, or 0. */
 double node_unloaded_at(const struct node *n, const char *model);
 

@@ -7,6 +7,7 @@
 
 #include "common/hbuf.h"
 #include "common/jsonx.h"
+#include "common/keep_alive.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "sim/sim_native.h"
@@ -556,7 +557,7 @@ static int prepare_job(struct sim_call *c, const json_t *body, struct sim_job_pa
         return rc;
     const json_t *ka = json_object_get(body, "keep_alive");
     if (ka && !json_is_null(ka)) {
-        if (sim_parse_keep_alive(ka, &p->keep_alive_s, err, errlen))
+        if (keep_alive_parse(ka, &p->keep_alive_s, err, errlen))
             return 400;
         p->has_keep_alive = true;
     }
@@ -846,7 +847,7 @@ static void handle_embed(struct httpd_req *r, void *arg)
         er.truncate = jsonx_bool_or(body, "truncate", true);
     const json_t *ka = json_object_get(body, "keep_alive");
     if (!rc && ka && !json_is_null(ka)) {
-        if (sim_parse_keep_alive(ka, &er.keep_alive_s, err, sizeof err))
+        if (keep_alive_parse(ka, &er.keep_alive_s, err, sizeof err))
             rc = 400;
         else
             er.has_keep_alive = true;

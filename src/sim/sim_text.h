@@ -54,9 +54,4 @@ json_t *sim_json_for_schema(const json_t *schema, struct sim_rng *r);
 /* Fills v[0..dim) with a deterministic vector for text; L2-normalised when normalize. */
 void sim_embedding(const char *text, size_t len, float *v, int dim, int normalize);
 
-/* Parses Ollama's keep_alive value: a number of seconds, or a Go duration string ("5m",
- * "1h30m", "300ms", "-1m"). Negative means forever. Returns 0, or -EINVAL with Go's message
- * ("time: missing unit in duration \"3600\"") in err. */
-int sim_parse_keep_alive(const json_t *v, double *seconds, char *err, size_t errlen);
-
 #endif

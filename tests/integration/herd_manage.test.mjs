@@ -25,8 +25,9 @@ const send = (url, path, body, headers = {}, method = 'POST') =>
 before(async () => {
   const models = ['--model', 'qwen2.5:7b=4.7', '--model', 'llama3.2:1b=1.3'];
   solo = await startSim(['--name', 'solo', ...models]);
-  alpha = await startSim(['--name', 'alpha', '--memory-gb', '64', ...models, '--loaded', 'qwen2.5:7b']);
-  beta = await startSim(['--name', 'beta', '--memory-gb', '16', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b']);
+  // Loaded for good: only an unload unloads them.
+  alpha = await startSim(['--name', 'alpha', '--memory-gb', '64', ...models, '--loaded', 'qwen2.5:7b', '--keep-alive', '-1']);
+  beta = await startSim(['--name', 'beta', '--memory-gb', '16', '--model', 'qwen2.5:7b=4.7', '--loaded', 'qwen2.5:7b', '--keep-alive', '-1']);
   // Its downloads take minutes: a pull onto it is still running when it is killed.
   slow = await startSim(['--name', 'slow', '--memory-gb', '8', '--pull-gbps', '0.0001']);
   herd = await startHerd(['--auto-pull=false']);
@@ -209,4 +210,45 @@ test('the dashboard\'s pull runs through the same operation: its list shows who 
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.node_id, 'beta');
   assert.ok((await names(beta.url)).includes('deepseek-r1:7b'));
+});
+
+test('keep_alive 0 unloads the model on every node where it is loaded; a load request loads it on one', async () => {
+  const loadedOn = async () => {
+    const on = [];
+    for (const [id, sim] of [['alpha', alpha], ['beta', beta]])
+      if ((await getJson(`${sim.url}/api/ps`)).body.models.some((m) => m.name === 'qwen2.5:7b')) on.push(id);
+    return on;
+  };
+  assert.deepEqual(await loadedOn(), ['alpha', 'beta']);
+  await eventually(async () => (await getJson(`${herd.url}/api/ps`)).body.models.find((m) => m.name === 'qwen2.5:7b')?.fleet_nodes.length === 2);
+  const ollama = new Ollama({ host: herd.url });
+  await loop.pause(); // what herd lists next comes from the unload, not a heartbeat
+  const r = await ollama.generate({ model: 'qwen2.5:7b', prompt: '', keep_alive: 0 });
+  assert.equal(r.done, true);
+  assert.equal(r.done_reason, 'unload');
+  assert.deepEqual(await loadedOn(), []);
+  for (const sim of [alpha, beta]) {
+    const seen = (await simRequests(sim.url)).filter((q) => q.path === '/api/generate' && q.body.keep_alive === 0);
+    assert.equal(seen.length, 1);
+  }
+  assert.ok(!(await getJson(`${herd.url}/api/ps`)).body.models.some((m) => m.name === 'qwen2.5:7b'));
+  loop.resume();
+
+  // A load request (no messages) loads it where routing sends the next request: one node.
+  const load = await ollama.chat({ model: 'qwen2.5:7b', messages: [] });
+  assert.equal(load.done_reason, 'load');
+  assert.equal((await loadedOn()).length, 1);
+  await eventually(async () => (await getJson(`${herd.url}/api/ps`)).body.models.some((m) => m.name === 'qwen2.5:7b'));
+
+  // The chat form, with a duration string.
+  const u = await ollama.chat({ model: 'qwen2.5:7b', messages: [], keep_alive: '0s' });
+  assert.equal(u.done_reason, 'unload');
+  assert.deepEqual(await loadedOn(), []);
+  // Named nodes only; a model no node has is Ollama's 404.
+  const named = await send(herd.url, '/api/generate', { model: 'llama3.2:1b', keep_alive: 0 }, { 'X-Herd-Node': 'alpha' });
+  assert.equal(named.status, 200);
+  assert.equal(named.headers.get('x-fleet-node'), 'alpha');
+  assert.equal((await named.json()).done_reason, 'unload');
+  const none = await send(herd.url, '/api/generate', { model: 'no-such-model', keep_alive: 0 });
+  assert.equal(none.status, 404);
 });

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/keep_alive.h"
 #include "sim/sim_text.h"
 
 static void tokens_are_stable_and_prefix_friendly(void **state)
@@ -91,23 +92,23 @@ static void keep_alive_parsing(void **state)
     double s;
     char err[128];
     json_t *v = json_string("1h30m");
-    assert_int_equal(sim_parse_keep_alive(v, &s, err, sizeof err), 0);
+    assert_int_equal(keep_alive_parse(v, &s, err, sizeof err), 0);
     assert_true(s == 5400);
     json_decref(v);
     v = json_string("300ms");
-    assert_int_equal(sim_parse_keep_alive(v, &s, err, sizeof err), 0);
+    assert_int_equal(keep_alive_parse(v, &s, err, sizeof err), 0);
     assert_true(fabs(s - 0.3) < 1e-9);
     json_decref(v);
     v = json_string("-1m");
-    assert_int_equal(sim_parse_keep_alive(v, &s, err, sizeof err), 0);
+    assert_int_equal(keep_alive_parse(v, &s, err, sizeof err), 0);
     assert_true(s < 0);
     json_decref(v);
     v = json_real(2.5);
-    assert_int_equal(sim_parse_keep_alive(v, &s, err, sizeof err), 0);
+    assert_int_equal(keep_alive_parse(v, &s, err, sizeof err), 0);
     assert_true(s == 2.5);
     json_decref(v);
     v = json_string("3600");
-    assert_int_equal(sim_parse_keep_alive(v, &s, err, sizeof err), -EINVAL);
+    assert_int_equal(keep_alive_parse(v, &s, err, sizeof err), -EINVAL);
     assert_string_equal(err, "time: missing unit in duration \"3600\"");
     json_decref(v);
 }
