@@ -35,6 +35,7 @@ struct coord_settings {
     double heartbeat_interval;
     double heartbeat_timeout;
     double heartbeat_offline;
+    struct cfg_list ollama; /* Ollamas without an agent, polled by herd: [NAME=]URL */
     double score_hot, score_warm, score_cold;
     double score_memory_fit_max;
     double score_queue_max_penalty, score_queue_penalty_per;
@@ -116,6 +117,7 @@ struct coord {
     LIST_HEAD(, pull) pulls;       /* models being pulled (for requests or the dashboard) */
     struct coord_manage *manage;   /* model management under way (coord_manage.c) */
     struct coord_catalog *catalog; /* the nodes' lists of models (coord_catalog.c) */
+    struct coord_poll *poll;       /* Ollamas without an agent (coord_poll.c) */
     struct coord_bench *bench;     /* the dashboard's benchmarks (coord_bench.c) */
     struct coord_auth *auth;       /* keys, rate limits, node secret, audit (coord_auth.c) */
     struct coord_metrics *metrics; /* Prometheus counters (coord_metrics.c) */

@@ -10,7 +10,8 @@
 #include "coord/coord_api.h"
 #include "coord/fwd.h"
 #include "coord/coord_auth.h"
-#include "coord/coord_catalog.h"
+#include "coord/coord_heartbeat.h"
+#include "coord/coord_poll.h"
 #include "coord/trace_store.h"
 
 static bool routable(const struct node *n)
@@ -57,36 +58,26 @@ static void handle_heartbeat(struct httpd_req *r, void *arg)
         return; /* refused and answered */
     }
     struct node *n = NULL;
-    int rc =
-        registry_heartbeat(&c->registry, body, httpd_req_peer(r), time_wall(), &n, err, sizeof err);
+    int rc = coord_heartbeat_apply(c, body, httpd_req_peer(r), &n, err, sizeof err);
     json_decref(body);
-    if (rc == 0 && n && signed_ms)
-        n->last_signed_ms = signed_ms;
-    if (rc == 0 && n)
-        coord_catalog_heard(c, n);
     if (rc) {
         LOG_WARN("heartbeat from %s rejected: %s", httpd_req_peer(r), err);
         httpd_reply_error(r, rc == -EINVAL ? 400 : 503, err);
         return;
     }
+    if (n && signed_ms)
+        n->last_signed_ms = signed_ms;
+    if (n)
+        coord_poll_heard(c, n); /* an agent may take over an Ollama herd polls */
     if (!n || n->draining) {
-        /* Its requests not started yet go to other nodes. */
-        if (n)
-            fwd_node_gone(c, n->id);
         httpd_reply_json(
             r, 200, NULL,
             json_pack("{s:s, s:s?}", "status", "draining", "node_id", n ? n->id : NULL), false);
         return;
     }
-    /* The node may report other parallel slots: queues follow at once. */
-    for (size_t i = 0; i < c->queues.n; i++)
-        if (strcmp(c->queues.q[i]->node_id, n->id) == 0)
-            queue_set_concurrency(c->queues.q[i], coord_queue_concurrency(c, n));
     httpd_reply_json(
         r, 200, NULL,
         json_pack("{s:s, s:s}", "status", "ok", "node_status", node_status_name(n->status)), false);
-    /* A node came or changed: requests waiting for one may go now. */
-    fwd_wake(c);
 }
 
 static json_t *queue_json(const struct coord *c, const struct fleet_queue *q)

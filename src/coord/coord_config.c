@@ -26,6 +26,12 @@ static const struct cfg_option options[] = {
     {"heartbeat-offline", "FLEET_HEARTBEAT_OFFLINE", CFG_DOUBLE, S(heartbeat_offline), "30", 0.1,
      86400, NULL, "SECONDS",
      "A node is offline (not routed to) after this long without a heartbeat"},
+    {"ollama", "FLEET_OLLAMA", CFG_LIST, S(ollama), NULL, 0, 0, NULL, "[NAME=]URL",
+     "An Ollama without herd-node (a Mac, a Windows PC, a box where no agent may run): herd "
+     "polls its /api/version, /api/tags and /api/ps every heartbeat interval and routes to it "
+     "like any node; what only an agent can tell (CPU, memory pressure, GPU, temperature) stays "
+     "unknown. NAME defaults to the URL's host. Repeatable; the environment takes a "
+     "comma-separated list"},
     {"score-model-hot", "FLEET_SCORE_MODEL_HOT", CFG_DOUBLE, S(score_hot), "50", 0, 1000, NULL, "N",
      "Points when the model is loaded on the node"},
     {"score-model-warm", "FLEET_SCORE_MODEL_WARM", CFG_DOUBLE, S(score_warm), "30", 0, 1000, NULL,

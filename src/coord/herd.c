@@ -15,6 +15,7 @@
 #include "coord/coord_metrics.h"
 #include "coord/coord_models.h"
 #include "coord/coord_proxy.h"
+#include "coord/coord_poll.h"
 #include "coord/coord_pull.h"
 #include "coord/coord_tags.h"
 #include "coord/fwd.h"
@@ -66,6 +67,11 @@ struct coord *herd_new(struct event_base *base, struct coord_settings *settings,
     c->events = coord_events_new(c);
     coord_proxy_routes(c);
     coord_explain_routes(c);
+    c->poll = coord_poll_new(c, err, errlen);
+    if (!c->poll) {
+        herd_free(c);
+        return NULL;
+    }
     c->metrics = coord_metrics_new(c);
     if (!c->metrics) {
         snprintf(err, errlen, "out of memory");
@@ -84,6 +90,8 @@ void herd_free(struct coord *c)
     coord_auth_free(c->auth);
     coord_metrics_free(c->metrics);
     coord_events_free(c->events);
+    coord_poll_free(c->poll);
+    c->poll = NULL;
     coord_manage_free(c);
     coord_catalog_free(c->catalog);
     c->catalog = NULL;

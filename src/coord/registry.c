@@ -304,6 +304,13 @@ static bool is_loopback(const char *ip)
  * else its LAN address, else the address it reported. */
 static void build_url(const struct parsed *p, const char *peer, char *out, size_t outlen)
 {
+    if (!peer) { /* herd polled this Ollama itself: its address is the one herd was given */
+        snprintf(out, outlen, "%s", p->ollama_host);
+        size_t len = strlen(out);
+        while (len && out[len - 1] == '/')
+            out[--len] = '\0';
+        return;
+    }
     int port = url_port(p->ollama_host[0] ? p->ollama_host : "http://localhost:11434");
     /* An Ollama behind TLS stays behind TLS, whichever address reaches it. */
     const char *scheme = strncmp(p->ollama_host, "https://", 8) == 0 ? "https" : "http";
@@ -437,6 +444,18 @@ int registry_heartbeat(struct registry *r, const json_t *payload, const char *pe
     if (out)
         *out = n;
     return 0;
+}
+
+void registry_remove(struct registry *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(r->nodes[i]->id, id) != 0)
+            continue;
+        node_free(r->nodes[i]);
+        memmove(&r->nodes[i], &r->nodes[i + 1], (r->n - i - 1) * sizeof *r->nodes);
+        r->n--;
+        return;
+    }
 }
 
 int registry_tick(struct registry *r, double now)

@@ -25,7 +25,8 @@ void registry_init(struct registry *r, double degraded_after, double offline_aft
 /* Frees every node. */
 void registry_free(struct registry *r);
 
-/* Applies a heartbeat. peer_ip is the address it came from (to build the Ollama URL). On a
+/* Applies a heartbeat. peer_ip is the address it came from (to build the Ollama URL); NULL
+ * when herd polled the Ollama itself (its ollama_host is then the URL as given). On a
  * malformed payload returns -EINVAL with the reason in err and changes nothing. *out (may be
  * NULL) gets the node. */
 int registry_heartbeat(struct registry *r, const json_t *payload, const char *peer_ip, double now,
@@ -36,5 +37,7 @@ int registry_tick(struct registry *r, double now);
 
 /* The node with this id, or NULL. */
 struct node *registry_find(const struct registry *r, const char *id);
+/* Removes the node (another entry reports the same Ollama now) and frees it. */
+void registry_remove(struct registry *r, const char *id);
 
 #endif
