@@ -142,12 +142,15 @@ static double entry_modified(const json_t *entry)
 
 static int cmp_modified_desc(const void *a, const void *b)
 {
-    double x = json_real_value(json_object_get(*(json_t *const *)a, "_t"));
-    double y = json_real_value(json_object_get(*(json_t *const *)b, "_t"));
-    return x < y ? 1 : x > y ? -1 : 0;
+    const json_t *p = *(json_t *const *)a, *q = *(json_t *const *)b;
+    double x = json_real_value(json_object_get(p, "_t"));
+    double y = json_real_value(json_object_get(q, "_t"));
+    if (x != y)
+        return x < y ? 1 : -1;
+    return strcmp(jsonx_str_or(p, "name", ""), jsonx_str_or(q, "name", "")); /* as Ollama */
 }
 
-/* Sorts objects by their "_t" member, latest first, and removes it. */
+/* Sorts objects by their "_t" member, latest first (then by name), and removes it. */
 static json_t *sorted_by_time(json_t *a)
 {
     size_t n = json_array_size(a);
