@@ -126,6 +126,24 @@ test('admin actions are refused without the admin key, and every one is audited'
   assert.ok(lines.some((l) => l.event === 'auth_refused' && l.path === '/api/tags' && l.reason === 'invalid API key'));
 });
 
+test('Ollama\'s model management through herd needs the admin key, and is audited', async () => {
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const calls = [['POST', '/api/pull', { model: 'llama3.2:1b' }], ['DELETE', '/api/delete', { model: 'qwen2.5:7b' }],
+    ['POST', '/api/copy', { source: 'qwen2.5:7b', destination: 'sec-copy' }], ['POST', '/api/create', { model: 'x', from: 'qwen2.5:7b' }],
+    ['POST', '/api/push', { model: 'qwen2.5:7b' }], ['HEAD', `/api/blobs/${digest}`], ['POST', `/api/blobs/${digest}`, 'data']];
+  for (const [method, path, body] of calls) {
+    const init = { method, headers: bearer(KEY_ONE), body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) };
+    assert.equal((await fetch(`${herd.url}${path}`, init)).status, 403, `${method} ${path} with a client key`);
+    assert.equal((await fetch(`${herd.url}${path}`, { ...init, headers: {} })).status, 401, `${method} ${path} without a key`);
+  }
+  const ok = await fetch(`${herd.url}/api/copy`, { method: 'POST', headers: bearer(ADMIN), body: JSON.stringify({ source: 'qwen2.5:7b', destination: 'sec-copy' }) });
+  assert.equal(ok.status, 200);
+  const line = await eventually(() => audit().find((l) => l.event === 'admin_action' && l.path === '/api/copy'));
+  assert.deepEqual([line.who, line.outcome, line.status], ['admin', 'ok', 200]);
+  assert.deepEqual(line.detail, { source: 'qwen2.5:7b', destination: 'sec-copy' });
+  assert.equal(audit().filter((l) => l.event === 'auth_refused' && l.who === 'app-one' && /^\/api\/(pull|delete|copy|create|push|blobs)/.test(l.path)).length, calls.length);
+});
+
 test('heartbeats: unsigned, wrong MAC, stale and replayed ones are refused; signed ones join', async () => {
   const body = { ...(await heartbeatFor(sim)), node_id: 'intruder' };
   const unsigned = await postJson(`${herd.url}/heartbeat`, body);
