@@ -12,6 +12,7 @@
 #include "coord/coord_dashboard.h"
 #include "coord/coord_api.h"
 #include "coord/dashboard_assets.h"
+#include "coord/coord_poll.h"
 #include "coord/health.h"
 #include "coord/registry.h"
 #include "coord/runtime_settings.h"
@@ -142,6 +143,9 @@ static void handle_settings(struct httpd_req *r, void *arg)
         httpd_reply_error(r, 400, err);
         return;
     }
+    /* The Ollamas herd polls follow the list at once. */
+    if (json_object_get(body, "ollama") && coord_poll_reload(c, err, sizeof err) != 0)
+        LOG_WARN("the Ollamas to poll could not all be applied: %s", err);
     char *changes = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     LOG_INFO("settings changed from the dashboard by %s: %s", httpd_req_peer(r),
              changes ? changes : "?");

@@ -12,6 +12,7 @@
 #include "common/secret.h"
 #include "common/timeutil.h"
 #include "coord/coord_heartbeat.h"
+#include "coord/poll_spec.h"
 #include "coord/fwd.h"
 
 #define PROBES 3
@@ -47,7 +48,7 @@ struct poll_target {
 
 struct coord_poll {
     struct coord *c;
-    struct poll_target *t;
+    struct poll_target **t; /* each in place while it polls (its probes point to it) */
     size_t n;
 };
 
@@ -77,30 +78,6 @@ static void url_key(const char *url, char *out, size_t outlen)
         size_t len = strlen(out);
         snprintf(out + len, outlen - len, ":11434");
     }
-}
-
-/* The host of a URL, as a node name ("mac-studio.local", "192.168.1.20"). */
-static void url_host(const char *url, char *out, size_t outlen)
-{
-    const char *h = strstr(url, "://");
-    h = h ? h + 3 : url;
-    if (*h == '[') {
-        const char *end = strchr(h, ']');
-        snprintf(out, outlen, "%.*s", end ? (int)(end - h - 1) : 0, h + 1);
-        return;
-    }
-    size_t len = strcspn(h, ":/");
-    snprintf(out, outlen, "%.*s", (int)len, h);
-}
-
-static bool valid_name(const char *s)
-{
-    if (!*s)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p == 0x7f || *p == '"' || *p == '\\' || *p == '/' || *p == '=')
-            return false;
-    return true;
 }
 
 static void schedule(struct poll_target *t, double seconds)
@@ -245,73 +222,113 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
         poll_ended(t);
 }
 
+static void target_free(struct poll_target *t)
+{
+    probes_clear(t);
+    if (t->timer)
+        event_free(t->timer);
+    free(t);
+}
+
+/* A new target for spec (already checked), polling at once; NULL when out of memory. */
+static struct poll_target *target_new(struct coord_poll *p, const char *id, const char *url)
+{
+    struct poll_target *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->p = p;
+    snprintf(t->id, sizeof t->id, "%s", id);
+    snprintf(t->url, sizeof t->url, "%s", url);
+    url_key(t->url, t->key, sizeof t->key);
+    for (int k = 0; k < PROBES; k++) {
+        t->probe[k].t = t;
+        t->probe[k].kind = (enum probe_kind)k;
+    }
+    t->timer = evtimer_new(p->c->base, on_poll_timer, t);
+    if (!t->timer) {
+        free(t);
+        return NULL;
+    }
+    LOG_INFO("herd polls the Ollama at %s as node %s (no agent)", t->url, t->id);
+    schedule(t, 0);
+    return t;
+}
+
+/* The targets of the settings' list (checked), keeping those that did not change. */
+static int apply_list(struct coord_poll *p, char *err, size_t errlen)
+{
+    const struct cfg_list *list = &p->c->settings->ollama;
+    if (poll_spec_check(list, err, errlen) != 0)
+        return -1;
+    struct poll_target **next = calloc(list->n + 1, sizeof *next);
+    if (!next) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < list->n; i++) {
+        char id[NODE_ID_MAX], url[256];
+        poll_spec_parse(list->items[i], id, sizeof id, url, sizeof url, err, errlen);
+        struct poll_target *kept = NULL;
+        for (size_t k = 0; k < p->n && !kept; k++)
+            if (p->t[k] && strcmp(p->t[k]->id, id) == 0 && strcmp(p->t[k]->url, url) == 0) {
+                kept = p->t[k];
+                p->t[k] = NULL;
+            }
+        next[n] = kept ? kept : target_new(p, id, url);
+        if (next[n])
+            n++;
+        else
+            LOG_ERROR("out of memory: herd cannot poll the Ollama at %s", url);
+    }
+    /* The Ollamas no longer listed leave the fleet now. */
+    for (size_t k = 0; k < p->n; k++) {
+        struct poll_target *gone = p->t[k];
+        if (!gone)
+            continue;
+        LOG_INFO("herd no longer polls the Ollama at %s (node %s)", gone->url, gone->id);
+        if (!gone->taken_by[0] && registry_find(&p->c->registry, gone->id)) {
+            fwd_node_gone(p->c, gone->id);
+            registry_remove(&p->c->registry, gone->id);
+        }
+        target_free(gone);
+    }
+    free(p->t);
+    p->t = next;
+    p->n = n;
+    return 0;
+}
+
 struct coord_poll *coord_poll_new(struct coord *c, char *err, size_t errlen)
 {
-    const struct cfg_list *list = &c->settings->ollama;
     struct coord_poll *p = calloc(1, sizeof *p);
-    if (!p || (list->n && !(p->t = calloc(list->n, sizeof *p->t)))) {
-        free(p);
+    if (!p) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     p->c = c;
-    for (size_t i = 0; i < list->n; i++) {
-        const char *spec = list->items[i];
-        const char *eq = strchr(spec, '=');
-        const char *url = eq && eq < strstr(spec, "://") ? eq + 1 : spec;
-        struct poll_target *t = &p->t[p->n];
-        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-            snprintf(err, errlen, "--ollama %s: the URL must start with http:// or https://", spec);
-            coord_poll_free(p);
-            return NULL;
-        }
-        snprintf(t->url, sizeof t->url, "%s", url);
-        size_t len = strlen(t->url);
-        while (len && t->url[len - 1] == '/')
-            t->url[--len] = '\0';
-        if (url != spec)
-            snprintf(t->id, sizeof t->id, "%.*s", (int)(eq - spec), spec);
-        else
-            url_host(t->url, t->id, sizeof t->id);
-        if (!valid_name(t->id)) {
-            snprintf(err, errlen, "--ollama %s: \"%s\" cannot name a node", spec, t->id);
-            coord_poll_free(p);
-            return NULL;
-        }
-        for (size_t k = 0; k < p->n; k++)
-            if (strcmp(p->t[k].id, t->id) == 0) {
-                snprintf(err, errlen, "--ollama %s: node %s is given twice", spec, t->id);
-                coord_poll_free(p);
-                return NULL;
-            }
-        url_key(t->url, t->key, sizeof t->key);
-        t->p = p;
-        for (int k = 0; k < PROBES; k++) {
-            t->probe[k].t = t;
-            t->probe[k].kind = (enum probe_kind)k;
-        }
-        t->timer = evtimer_new(c->base, on_poll_timer, t);
-        if (!t->timer) {
-            snprintf(err, errlen, "out of memory");
-            coord_poll_free(p);
-            return NULL;
-        }
-        p->n++;
-        LOG_INFO("herd polls the Ollama at %s as node %s (no agent)", t->url, t->id);
-        schedule(t, 0);
+    if (apply_list(p, err, errlen) != 0) {
+        char why[400];
+        snprintf(why, sizeof why, "--ollama %s", err);
+        snprintf(err, errlen, "%s", why);
+        coord_poll_free(p);
+        return NULL;
     }
     return p;
+}
+
+int coord_poll_reload(struct coord *c, char *err, size_t errlen)
+{
+    return c->poll ? apply_list(c->poll, err, errlen) : 0;
 }
 
 void coord_poll_free(struct coord_poll *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n; i++) {
-        probes_clear(&p->t[i]);
-        if (p->t[i].timer)
-            event_free(p->t[i].timer);
-    }
+    for (size_t i = 0; i < p->n; i++)
+        if (p->t[i])
+            target_free(p->t[i]);
     free(p->t);
     free(p);
 }
@@ -324,7 +341,7 @@ void coord_poll_heard(struct coord *c, const struct node *n)
     char key[256];
     url_key(n->url, key, sizeof key);
     for (size_t i = 0; i < p->n; i++) {
-        struct poll_target *t = &p->t[i];
+        struct poll_target *t = p->t[i];
         if (t->taken_by[0] || strcmp(t->key, key) != 0)
             continue;
         snprintf(t->taken_by, sizeof t->taken_by, "%s", n->id);
@@ -344,7 +361,7 @@ bool coord_poll_is_polled(const struct coord *c, const char *node_id)
 {
     const struct coord_poll *p = c->poll;
     for (size_t i = 0; p && i < p->n; i++)
-        if (!p->t[i].taken_by[0] && strcmp(p->t[i].id, node_id) == 0)
+        if (!p->t[i]->taken_by[0] && strcmp(p->t[i]->id, node_id) == 0)
             return true;
     return false;
 }

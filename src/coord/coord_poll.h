@@ -19,6 +19,9 @@ struct coord_poll;
 /* Starts polling the Ollamas of c's settings. NULL with a message in err (a malformed entry,
  * out of memory). Free with coord_poll_free. */
 struct coord_poll *coord_poll_new(struct coord *c, char *err, size_t errlen);
+/* Polls what c's settings list now: new entries start, removed ones leave the fleet, the
+ * others go on. 0, or -1 with a message in err (the list is refused whole; nothing changes). */
+int coord_poll_reload(struct coord *c, char *err, size_t errlen);
 /* Stops polling. Accepts NULL. */
 void coord_poll_free(struct coord_poll *p);
 

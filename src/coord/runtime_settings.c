@@ -1,9 +1,13 @@
 #include "coord/runtime_settings.h"
 
+#include <stdlib.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "coord/poll_spec.h"
 
 /* The JSON key and the option of the settings table it stands for. */
 static const struct {
@@ -29,9 +33,12 @@ json_t *runtime_settings_json(const struct coord_settings *s)
 {
     static const char *const modes[] = {"strip", "warn", "passthrough"};
     int mode = s->context_protection >= 0 && s->context_protection < 3 ? s->context_protection : 0;
-    return json_pack("{s:b, s:b, s:s, s:I}", "auto_pull", s->auto_pull, "vram_fallback",
+    json_t *ollama = json_array();
+    for (size_t i = 0; i < s->ollama.n; i++)
+        json_array_append_new(ollama, json_string(s->ollama.items[i]));
+    return json_pack("{s:b, s:b, s:s, s:I, s:o}", "auto_pull", s->auto_pull, "vram_fallback",
                      s->vram_fallback, "context_protection", modes[mode], "max_retries",
-                     (json_int_t)s->max_retries);
+                     (json_int_t)s->max_retries, "ollama", ollama);
 }
 
 /* The value as the text its flag would take, or false when its JSON type is wrong. */
@@ -58,6 +65,53 @@ static bool as_text(const struct cfg_option *o, const json_t *v, char *out, size
     }
 }
 
+#define OLLAMA_MAX 64
+
+/* "ollama": an array of "[NAME=]URL" strings, each valid, no name twice. */
+static int check_ollama(const json_t *v, char *err, size_t errlen)
+{
+    size_t n = json_array_size(v);
+    if (!json_is_array(v) || n > OLLAMA_MAX) {
+        snprintf(err, errlen, "ollama must be an array of at most %d \"[NAME=]URL\" strings",
+                 OLLAMA_MAX);
+        return -1;
+    }
+    char *items[OLLAMA_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(v, i);
+        if (!json_is_string(e)) {
+            snprintf(err, errlen, "ollama[%zu] must be a string", i);
+            return -1;
+        }
+        items[i] = (char *)json_string_value(e);
+    }
+    struct cfg_list list = {.items = items, .n = n};
+    char why[400];
+    if (poll_spec_check(&list, why, sizeof why) != 0) {
+        snprintf(err, errlen, "ollama: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replaces the list with v's strings (checked). */
+static void set_ollama(struct cfg_list *l, const json_t *v)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+    size_t n = json_array_size(v);
+    char **items = n ? calloc(n, sizeof *items) : NULL;
+    for (size_t i = 0; items && i < n; i++) {
+        items[l->n] = strdup(json_string_value(json_array_get(v, i)));
+        if (items[l->n])
+            l->n++;
+    }
+    l->items = items;
+}
+
 int runtime_settings_apply(struct coord_settings *s, const json_t *changes, char *err,
                            size_t errlen)
 {
@@ -69,7 +123,14 @@ int runtime_settings_apply(struct coord_settings *s, const json_t *changes, char
     struct coord_settings trial = *s;
     const char *key;
     const json_t *v;
+    const json_t *ollama = NULL;
     json_object_foreach ((json_t *)changes, key, v) {
+        if (strcmp(key, "ollama") == 0) {
+            if (check_ollama(v, err, errlen) != 0)
+                return -EINVAL;
+            ollama = v;
+            continue;
+        }
         const struct cfg_option *o = NULL;
         for (size_t i = 0; i < N_RUNTIME && !o; i++)
             if (strcmp(runtime[i].key, key) == 0)
@@ -77,7 +138,7 @@ int runtime_settings_apply(struct coord_settings *s, const json_t *changes, char
         if (!o) {
             snprintf(err, errlen,
                      "'%s' cannot be changed at run time (auto_pull, vram_fallback, "
-                     "context_protection, max_retries can)",
+                     "context_protection, max_retries, ollama can)",
                      key);
             return -EINVAL;
         }
@@ -95,6 +156,8 @@ int runtime_settings_apply(struct coord_settings *s, const json_t *changes, char
         }
     }
     *s = trial;
+    if (ollama)
+        set_ollama(&s->ollama, ollama);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* runtime_settings: the settings the dashboard may change while herd runs (auto-pull, VRAM
- * fallback, context protection, retries). A change takes effect at the next request and is
- * saved in DATA_DIR/settings.json, which herd applies at start over its configuration (and
- * says so in its log), so a change survives a restart. Pure except for the file functions. */
+ * fallback, context protection, retries, the Ollamas herd polls). A change takes effect at the next
+ * request and is saved in DATA_DIR/settings.json, which herd applies at start over its
+ * configuration (and says so in its log), so a change survives a restart. Pure except for the file
+ * functions. */
 #ifndef HERD_RUNTIME_SETTINGS_H
 #define HERD_RUNTIME_SETTINGS_H
 
@@ -11,7 +12,7 @@
 #include "coord/coord.h"
 
 /* {"auto_pull": bool, "vram_fallback": bool, "context_protection": "strip"|"warn"|
- * "passthrough", "max_retries": int}; a new reference. */
+ * "passthrough", "max_retries": int, "ollama": ["[NAME=]URL", ...]}; a new reference. */
 json_t *runtime_settings_json(const struct coord_settings *s);
 
 /* Applies changes (an object with any of the keys above) to s: all or nothing. -EINVAL with

@@ -152,7 +152,7 @@ test('settings: a toggle changes behaviour at once, is refused when wrong, and s
 
   let r = await getJson(`${h.url}/dashboard/api/settings`);
   assert.equal(r.status, 200);
-  assert.deepEqual(r.body.runtime, { auto_pull: true, vram_fallback: true, context_protection: 'strip', max_retries: 2 });
+  assert.deepEqual(r.body.runtime, { auto_pull: true, vram_fallback: true, context_protection: 'strip', max_retries: 2, ollama: [] });
   const row = r.body.config.find((o) => o.name === 'auto-pull-timeout');
   assert.equal(row.source, 'flag');
   assert.ok(r.body.config.some((o) => o.name === 'port'));

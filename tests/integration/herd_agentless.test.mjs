@@ -84,6 +84,29 @@ test('a herd-node that reports the same Ollama takes the node over, with no dupl
   await eventually(async () => (await nodeIds()).includes('mac-studio') && (await fleetNode(herd.url, 'mac-studio')).status === 'online', { timeoutMs: 15000 });
 });
 
+test('the dashboard\'s setting adds and removes Ollamas to poll, at once', async () => {
+  const win = await startSim(['--name', 'win', '--model', 'phi4:latest=9.1']);
+  const list = (await getJson(`${herd.url}/dashboard/api/settings`)).body.runtime.ollama;
+  assert.deepEqual(list, [`mac-studio=${mac.url}`]);
+  const bad = await postJson(`${herd.url}/dashboard/api/settings`, { ollama: [...list, 'gaming-pc=ftp://x'] });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error, /must start with http/);
+  const dup = await postJson(`${herd.url}/dashboard/api/settings`, { ollama: [...list, `mac-studio=${win.url}`] });
+  assert.equal(dup.status, 400);
+  assert.match(dup.body.error, /given twice/);
+  const added = await postJson(`${herd.url}/dashboard/api/settings`, { ollama: [...list, `gaming-pc=${win.url}`] });
+  assert.equal(added.status, 200, JSON.stringify(added.body));
+  assert.equal(added.body.saved, true);
+  await eventually(async () => (await fleetNode(herd.url, 'gaming-pc'))?.status === 'online', { timeoutMs: 5000 });
+  assert.ok((await getJson(`${herd.url}/api/tags`)).body.models.some((m) => m.name === 'phi4:latest'));
+  // Removed from the list: it leaves the fleet now; the others go on.
+  const removed = await postJson(`${herd.url}/dashboard/api/settings`, { ollama: list });
+  assert.equal(removed.status, 200);
+  assert.ok(!(await nodeIds()).includes('gaming-pc'));
+  assert.ok(!(await getJson(`${herd.url}/api/tags`)).body.models.some((m) => m.name === 'phi4:latest'));
+  assert.ok((await nodeIds()).includes('mac-studio'));
+});
+
 test('a malformed --ollama is refused at start', async () => {
   await assert.rejects(startHerd(['--ollama', 'ftp://nowhere']), /must start with http:\/\/ or https:\/\//);
   await assert.rejects(startHerd(['--ollama', 'a b=http://127.0.0.1:1']), /cannot name a node/);

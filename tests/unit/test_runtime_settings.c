@@ -86,11 +86,38 @@ static void saved_settings_come_back(void **state)
     rmdir(dir);
 }
 
+static void the_ollamas_to_poll_are_a_checked_list(void **state)
+{
+    (void)state;
+    struct coord_settings s = defaults();
+    char err[256];
+    assert_int_equal(
+        apply(&s, "{\"ollama\":[\"mac=http://mac.local:11434\",\"http://10.0.0.5:11434\"]}", err),
+        0);
+    assert_int_equal(s.ollama.n, 2);
+    assert_string_equal(s.ollama.items[1], "http://10.0.0.5:11434");
+    /* A bad entry, a name twice, a wrong type: the list and the rest stay as they were. */
+    assert_int_equal(apply(&s, "{\"auto_pull\":false,\"ollama\":[\"ftp://x\"]}", err), -EINVAL);
+    assert_non_null(strstr(err, "http:// or https://"));
+    assert_true(s.auto_pull);
+    assert_int_equal(apply(&s, "{\"ollama\":[\"a=http://h:1\",\"a=http://h:2\"]}", err), -EINVAL);
+    assert_int_equal(apply(&s, "{\"ollama\":\"http://h:1\"}", err), -EINVAL);
+    assert_int_equal(apply(&s, "{\"ollama\":[1]}", err), -EINVAL);
+    assert_int_equal(s.ollama.n, 2);
+    json_t *j = runtime_settings_json(&s);
+    assert_int_equal(json_array_size(json_object_get(j, "ollama")), 2);
+    json_decref(j);
+    assert_int_equal(apply(&s, "{\"ollama\":[]}", err), 0);
+    assert_int_equal(s.ollama.n, 0);
+    free(s.ollama.items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(changes_apply_whole_or_not_at_all),
         cmocka_unit_test(saved_settings_come_back),
+        cmocka_unit_test(the_ollamas_to_poll_are_a_checked_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
