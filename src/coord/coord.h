@@ -114,16 +114,17 @@ struct coord {
     TAILQ_HEAD(, fwd) held;  /* requests no node can take yet, in arrival order */
     size_t n_held;
     size_t n_active;
-    LIST_HEAD(, pull) pulls;       /* models being pulled (for requests or the dashboard) */
-    struct coord_manage *manage;   /* model management under way (coord_manage.c) */
-    struct coord_catalog *catalog; /* the nodes' lists of models (coord_catalog.c) */
-    struct coord_poll *poll;       /* Ollamas without an agent (coord_poll.c) */
-    struct coord_bench *bench;     /* the dashboard's benchmarks (coord_bench.c) */
-    struct coord_auth *auth;       /* keys, rate limits, node secret, audit (coord_auth.c) */
-    struct coord_metrics *metrics; /* Prometheus counters (coord_metrics.c) */
-    int port;                      /* where herd listens (after coord_listen) */
-    bool draining;                 /* shutting down: no new requests */
-    uint64_t decisions;            /* turns for fair tie-breaking */
+    LIST_HEAD(, pull) pulls;           /* models being pulled (for requests or the dashboard) */
+    struct coord_manage *manage;       /* model management under way (coord_manage.c) */
+    struct coord_model_api *model_api; /* where blobs went (coord_model_api.c) */
+    struct coord_catalog *catalog;     /* the nodes' lists of models (coord_catalog.c) */
+    struct coord_poll *poll;           /* Ollamas without an agent (coord_poll.c) */
+    struct coord_bench *bench;         /* the dashboard's benchmarks (coord_bench.c) */
+    struct coord_auth *auth;           /* keys, rate limits, node secret, audit (coord_auth.c) */
+    struct coord_metrics *metrics;     /* Prometheus counters (coord_metrics.c) */
+    int port;                          /* where herd listens (after coord_listen) */
+    bool draining;                     /* shutting down: no new requests */
+    uint64_t decisions;                /* turns for fair tie-breaking */
     uint64_t next_request;
     double started;
 };

@@ -1,14 +1,8 @@
-/* coord_manage: Ollama's model management at fleet level, in Ollama's wire format:
- * POST /api/pull, DELETE /api/delete, POST /api/copy, POST /api/create, POST /api/push and
- * HEAD/POST /api/blobs/:digest.
- *
- * Each operation goes to the nodes the client names with X-Herd-Node (NAME[,NAME...] or
- * "all"), else to the nodes the operation concerns: a pull to the nodes that hold the model
- * (to bring them up to date) or, when none does, to the node placement chooses; delete and
- * copy to every node holding the model; create to the nodes holding its base model, or to the
- * node its blobs were uploaded to; push to one node holding the model. Several nodes' progress
- * is merged into one stream (progress_merge.h); a node that fails is named in the error. The
- * dashboard's pull and delete run through the same operations. */
+/* coord_manage: one model-management operation (pull, delete, copy, create, push, unload) on
+ * several nodes, with one answer to the client in Ollama's wire format: several nodes' progress
+ * merged into one stream (progress_merge.h), a node that fails named in the error, what the
+ * fleet knows updated at once. The Ollama API (coord_model_api.h) and the dashboard's pull and
+ * delete (coord_models.h) choose the nodes and start operations here. */
 #ifndef HERD_COORD_MANAGE_H
 #define HERD_COORD_MANAGE_H
 
@@ -18,6 +12,8 @@
 #include <jansson.h>
 
 #include "coord/coord.h"
+
+#define MANAGE_TARGETS_MAX 64 /* nodes one operation may go to */
 
 enum manage_kind {
     MANAGE_PULL,
@@ -42,20 +38,10 @@ struct manage_ask {
     bool forced;       /* shown in the dashboard's answer */
 };
 
-/* Registers the routes on c's server and sets up what they keep. 0 or -ENOMEM. */
-int coord_manage_routes(struct coord *c);
+/* Sets up what operations under way keep. 0 or -ENOMEM. */
+int coord_manage_init(struct coord *c);
 /* Cancels the operations under way (herd is stopping) and frees what they keep. */
 void coord_manage_free(struct coord *c);
-
-/* A chat or generate request (its path and parsed body) that unloads its model: keep_alive 0
- * and no prompt or messages. */
-bool coord_manage_is_unload(const char *path, const json_t *body);
-/* Unloads model (normalised) on every node where it is loaded, or on the nodes X-Herd-Node
- * names; body (the client's, borrowed) goes to each. Answers r as Ollama does (the first
- * node's reply) and returns true; false when no node has the model (the request goes its
- * usual way, to a 404 or a pull). */
-bool coord_manage_unload(struct coord *c, struct httpd_req *r, const char *path, const char *model,
-                         const char *body, size_t len);
 
 /* Runs the operation on nodes (n of them, at most 64): it answers r itself and goes on when r's
  * client leaves. Returns 0, or an HTTP status with a message in err when it could not start. */

@@ -1,7 +1,7 @@
 /* coord_proxy: the inference API's endpoints. Each request is read once (model, fallback
  * chain, what it needs, its size, tags, the headers for the node) and handed to fwd, which
  * routes, queues and relays it. */
-#include "coord/coord_manage.h"
+#include "coord/coord_model_api.h"
 #include "coord/coord_proxy.h"
 
 #include <stdio.h>
@@ -125,8 +125,8 @@ static void handle_inference(struct httpd_req *r, void *arg)
     snprintf(rq.model_sent, sizeof rq.model_sent, "%s", sent);
     /* keep_alive 0 with nothing to generate unloads the model on every node, not one. */
     if ((rt->api == API_CHAT || rt->api == API_GENERATE) &&
-        coord_manage_is_unload(rt->path, body) &&
-        coord_manage_unload(c, r, rt->path, rq.chain[0], raw, len)) {
+        coord_model_api_is_unload(rt->path, body) &&
+        coord_model_api_unload(c, r, rt->path, rq.chain[0], raw, len)) {
         json_decref(body);
         return;
     }

@@ -11,6 +11,7 @@
 #include "coord/coord_dashboard.h"
 #include "coord/coord_events.h"
 #include "coord/coord_manage.h"
+#include "coord/coord_model_api.h"
 #include "coord/coord_explain.h"
 #include "coord/coord_metrics.h"
 #include "coord/coord_models.h"
@@ -58,7 +59,7 @@ struct coord *herd_new(struct event_base *base, struct coord_settings *settings,
     coord_tags_routes(c);
     coord_dashboard_routes(c);
     coord_models_routes(c);
-    if (coord_manage_routes(c) != 0) {
+    if (coord_manage_init(c) != 0 || coord_model_api_routes(c) != 0) {
         snprintf(err, errlen, "out of memory");
         herd_free(c);
         return NULL;
@@ -93,6 +94,7 @@ void herd_free(struct coord *c)
     coord_poll_free(c->poll);
     c->poll = NULL;
     coord_manage_free(c);
+    coord_model_api_free(c);
     coord_catalog_free(c->catalog);
     c->catalog = NULL;
     coord_pull_free_all(c);
