@@ -82,6 +82,29 @@ static json_t *parse_tags(const char *body, size_t len)
     return by_name;
 }
 
+/* Two nodes with different models under one name serve different answers for it: said once,
+ * when the list that shows it arrives (the listings name both digests). */
+static void warn_different_models(const struct coord *c, const struct node *n)
+{
+    const char *name;
+    json_t *mine;
+    json_object_foreach (n->catalog, name, mine) {
+        const char *digest = jsonx_str(mine, "digest");
+        for (size_t i = 0; digest && *digest && i < c->registry.n; i++) {
+            const struct node *other = c->registry.nodes[i];
+            const char *theirs =
+                other == n ? NULL : jsonx_str(coord_catalog_entry(other, name), "digest");
+            if (theirs && *theirs && strcmp(theirs, digest) != 0) {
+                LOG_WARN("nodes %s and %s hold different models under the name %s (digests "
+                         "%.12s and %.12s): requests for it may get either; pull it again on "
+                         "one of them to make them the same",
+                         n->id, other->id, name, digest, theirs);
+                break;
+            }
+        }
+    }
+}
+
 static void on_fetched(long status, const char *body, size_t len, int rc, const char *err,
                        void *arg)
 {
@@ -100,6 +123,7 @@ static void on_fetched(long status, const char *body, size_t len, int rc, const 
         n->catalog = catalog;
         catalog = NULL;
         snprintf(n->catalog_sig, sizeof n->catalog_sig, "%s", f->sig);
+        warn_different_models(f->k->c, n);
     }
     json_decref(catalog);
     fetch_free(f);

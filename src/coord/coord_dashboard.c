@@ -138,6 +138,17 @@ static void handle_settings(struct httpd_req *r, void *arg)
     const char *raw = httpd_req_body(r, &len);
     char err[512];
     json_t *body = jsonx_parse_body(raw, len, err, sizeof err);
+    /* With node enrollment on, a machine joins only with the node secret: an Ollama to poll
+     * is added by the admin alone, not by whoever reaches the dashboard. */
+    const char *who = httpd_req_principal(r);
+    if (body && json_object_get(body, "ollama") && c->settings->node_secret &&
+        *c->settings->node_secret && (!who || strcmp(who, "admin") != 0)) {
+        json_decref(body);
+        httpd_reply_error(r, 403,
+                          "node enrollment is on (a node secret is set): only the admin key may "
+                          "change the Ollamas herd polls");
+        return;
+    }
     if (!body || runtime_settings_apply(c->settings, body, err, sizeof err) != 0) {
         json_decref(body);
         httpd_reply_error(r, 400, err);

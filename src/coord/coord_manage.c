@@ -630,8 +630,8 @@ int coord_manage_start(struct coord *c, struct httpd_req *r, const struct manage
         char why[512] = "";
         bool started;
         if (a->kind == MANAGE_PULL)
-            started =
-                coord_pull_onto(c, &t->w, op->model, nodes[i], origin(op), why, sizeof why) == 0;
+            started = coord_pull_onto(c, &t->w, op->model, nodes[i], origin(op), a->insecure, why,
+                                      sizeof why) == 0;
         else
             started = (t->up = start_op_call(t)) != NULL;
         if (!started) {

@@ -33,6 +33,7 @@ struct manage_ask {
     const char *path;  /* an unload's path: "/api/generate" or "/api/chat" */
     size_t body_len;   /* its length */
     bool stream;       /* NDJSON progress, else one answer at the end */
+    bool insecure;     /* a pull from a registry without TLS */
     bool dashboard;    /* the dashboard's API: its answers and log lines */
     bool unload_first; /* a delete unloads the model first (the dashboard's forced delete) */
     bool forced;       /* shown in the dashboard's answer */

@@ -193,8 +193,10 @@ static void handle_pull(struct httpd_req *r, void *arg)
     json_t *body = read_body(r, NULL, model, sizeof model);
     if (!body)
         return;
-    struct manage_ask a = {
-        .kind = MANAGE_PULL, .model = model, .stream = jsonx_bool_or(body, "stream", true)};
+    struct manage_ask a = {.kind = MANAGE_PULL,
+                           .model = model,
+                           .stream = jsonx_bool_or(body, "stream", true),
+                           .insecure = jsonx_bool_or(body, "insecure", false)};
     json_decref(body);
     const struct node *nodes[MANAGE_TARGETS_MAX];
     int n = named_nodes(c, r, nodes, MANAGE_TARGETS_MAX);

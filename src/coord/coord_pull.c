@@ -186,7 +186,7 @@ const struct node *coord_pull_target(struct coord *c, const char *model)
 
 /* Starts pulling model onto n. NULL with a message when it cannot start. */
 static struct pull *pull_start(struct coord *c, const char *model, const struct node *n,
-                               const char *origin, char *err, size_t errlen)
+                               const char *origin, bool insecure, char *err, size_t errlen)
 {
     struct pull *p = calloc(1, sizeof *p);
     if (!p) {
@@ -207,6 +207,8 @@ static struct pull *pull_start(struct coord *c, const char *model, const struct 
     char url[600];
     snprintf(url, sizeof url, "%s/api/pull", n->url);
     json_t *req = json_pack("{s:s, s:b}", "model", model, "stream", 1);
+    if (insecure) /* a registry without TLS, as the client asked */
+        json_object_set_new(req, "insecure", json_true());
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     static const char *const headers[] = {"Content-Type: application/json", NULL};
@@ -249,7 +251,7 @@ int coord_pull_wait(struct coord *c, struct pull_waiter *w, const char *model,
                                       c->registry.n));
             return 404;
         }
-        p = pull_start(c, model, n, NULL, err, errlen);
+        p = pull_start(c, model, n, NULL, false, err, errlen);
         if (!p)
             return 503;
         LOG_INFO("request %s: no node has %s; pulling it onto %s (%.1f GB free)", who, model, n->id,
@@ -263,13 +265,13 @@ int coord_pull_wait(struct coord *c, struct pull_waiter *w, const char *model,
 }
 
 int coord_pull_onto(struct coord *c, struct pull_waiter *w, const char *model, const struct node *n,
-                    const char *origin, char *err, size_t errlen)
+                    const char *origin, bool insecure, char *err, size_t errlen)
 {
     struct pull *p;
     LIST_FOREACH (p, &c->pulls, link)
         if (strcmp(p->model, model) == 0 && strcmp(p->node_id, n->id) == 0)
             break;
-    if (!p && !(p = pull_start(c, model, n, origin, err, errlen)))
+    if (!p && !(p = pull_start(c, model, n, origin, insecure, err, errlen)))
         return 503;
     TAILQ_INSERT_TAIL(&p->waiters, w, link);
     w->pull = p;

@@ -38,11 +38,12 @@ void coord_pull_forget(struct pull_waiter *w);
 void coord_pull_free_all(struct coord *c);
 
 /* Makes w wait for the pull of model (normalised) onto node n, starting one unless it is
- * under way; origin ("api", "dashboard") is shown in the list of pulls. Such a pull ends only
+ * under way (insecure: from a registry without TLS, as Ollama's pull allows); origin ("api",
+ * "dashboard") is shown in the list of pulls. Such a pull ends only
  * when the node stops sending progress for FLEET_AUTO_PULL_TIMEOUT (a large model takes
  * longer than any fixed limit). Returns 0, or 503 with a message when it cannot start. */
 int coord_pull_onto(struct coord *c, struct pull_waiter *w, const char *model, const struct node *n,
-                    const char *origin, char *err, size_t errlen);
+                    const char *origin, bool insecure, char *err, size_t errlen);
 /* The node a new model goes to: eligible for new work, with the most memory to offer and
  * enough for the model's estimated size; NULL when none. */
 const struct node *coord_pull_target(struct coord *c, const char *model);

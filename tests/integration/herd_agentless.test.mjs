@@ -107,6 +107,17 @@ test('the dashboard\'s setting adds and removes Ollamas to poll, at once', async
   assert.ok((await nodeIds()).includes('mac-studio'));
 });
 
+test('with node enrollment on, only the admin adds an Ollama to poll', async () => {
+  const guarded = await startHerd(['--node-secret', 'a-node-secret-of-some-length']);
+  const refused = await postJson(`${guarded.url}/dashboard/api/settings`, { ollama: [`intruder=${linux.url}`] });
+  assert.equal(refused.status, 403);
+  assert.match(refused.body.error, /node enrollment is on/);
+  assert.deepEqual((await getJson(`${guarded.url}/dashboard/api/settings`)).body.runtime.ollama, []);
+  // Other settings stay open as before (no keys are set).
+  assert.equal((await postJson(`${guarded.url}/dashboard/api/settings`, { max_retries: 1 })).status, 200);
+  await guarded.stop();
+});
+
 test('a malformed --ollama is refused at start', async () => {
   await assert.rejects(startHerd(['--ollama', 'ftp://nowhere']), /must start with http:\/\/ or https:\/\//);
   await assert.rejects(startHerd(['--ollama', 'a b=http://127.0.0.1:1']), /cannot name a node/);

@@ -120,12 +120,15 @@ test('pull onto named nodes: one progress stream, forward only, success once bot
 });
 
 test('pull without a named node goes where placement says: the node with the most memory to offer', async () => {
-  const r = await send(herd.url, '/api/pull', { model: 'phi4:latest', stream: false });
+  const r = await send(herd.url, '/api/pull', { model: 'phi4:latest', stream: false, insecure: true });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('x-fleet-node'), 'alpha');
   assert.deepEqual(await r.json(), { status: 'success' });
   assert.ok((await names(alpha.url)).includes('phi4:latest'));
   assert.ok(!(await names(beta.url)).includes('phi4:latest'));
+  // What the client asked of the registry reaches the node.
+  const asked = (await simRequests(alpha.url)).filter((q) => q.path === '/api/pull' && q.body.model === 'phi4:latest');
+  assert.deepEqual(asked.map((q) => [q.body.insecure, q.body.stream]), [[true, true]]);
 });
 
 test('a node killed during a pull is named in the error; the other node has the model', async () => {

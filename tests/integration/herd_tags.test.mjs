@@ -6,6 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ollama } from 'ollama';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startSim, startHerd, startNode, heartbeatLoop, getJson, eventually, fleetNode } from './lib/harness.mjs';
 
 let herd;
@@ -74,6 +76,9 @@ test('/api/tags says so when nodes hold different models under one name', async 
   const own = async (sim) => byName((await getJson(`${sim.url}/api/tags`)).body.models)['custom:latest'].digest;
   assert.deepEqual(c.fleet_digests, { alpha: await own(alpha), beta: await own(beta) });
   assert.notEqual(c.fleet_digests.alpha, c.fleet_digests.beta);
+  // herd's log says so too.
+  const log = readFileSync(join(herd.dataDir, 'logs', 'herd.jsonl'), 'utf8');
+  assert.match(log, /nodes (alpha|beta) and (alpha|beta) hold different models under the name custom:latest/);
 });
 
 test('/api/ps: each loaded model once, with the latest expiry, Ollama\'s fields and the nodes it is loaded on', async () => {
