@@ -23,7 +23,7 @@ struct coord_metrics {
     int active, held, queue_depth, in_flight, concurrency;
     int node_up, node_status, node_mem_total, node_mem_used, node_cpu, node_loaded;
     int conns, conns_accepted, conn_refused, header_timeouts, header_refused;
-    int auth_refused, rate_limited, hb_refused, dropped, info;
+    int auth_refused, rate_limited, hb_refused, dropped, traces_dropped, info;
 };
 
 #define N_LATENCY_BUCKETS (sizeof latency_buckets / sizeof latency_buckets[0])
@@ -83,6 +83,9 @@ static const struct family_def families[] = {
      "Heartbeats refused by the node secret check"},
     {F(dropped), "herd_metrics_series_dropped_total", METRIC_COUNTER,
      "Series not created because the bound was reached"},
+    {F(traces_dropped), "herd_trace_rows_dropped_total", METRIC_COUNTER,
+     "Trace rows not written to latency.db because its queue was full (the disk did not keep "
+     "up)"},
 };
 #undef F
 
@@ -139,6 +142,7 @@ static void gauges(struct coord_metrics *cm)
     metrics_set(m, cm->rate_limited, NULL, (double)as.rate_limited);
     metrics_set(m, cm->hb_refused, NULL, (double)as.heartbeats_refused);
     metrics_set(m, cm->dropped, NULL, (double)metrics_dropped(m));
+    metrics_set(m, cm->traces_dropped, NULL, (double)trace_store_dropped(c->traces));
 }
 
 static void handle_metrics(struct httpd_req *r, void *arg)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 #include "common/timeutil.h"
 
 #define P75_WINDOW 500
-#define QUEUE_MAX 100000 /* rows waiting for a flush; beyond that the oldest are dropped */
+#define QUEUE_MAX 100000 /* rows waiting for the writer; beyond that new ones are dropped */
 #define SCHEMA_VERSION 3
 #define TEXT_OF(x) #x
 #define TEXT_OF_VALUE(x) TEXT_OF(x)
@@ -26,19 +27,29 @@ struct p75_entry {
 };
 
 struct trace_store {
-    sqlite3 *db;
-    sqlite3 *reader; /* read-only: what trace_store_db() hands out */
+    sqlite3 *db;     /* the writer thread's once it runs */
+    sqlite3 *reader; /* read-only, the loop's: what trace_store_db() hands out */
     sqlite3_stmt *insert_trace;
     sqlite3_stmt *insert_latency;
-    struct event *timer;
     struct event *retention;
     int retention_days;
-    struct trace_row *rows;
+    int flush_ms;
+    struct p75_entry *p75; /* the loop's */
+    size_t n_p75;
+    /* Shared with the writer thread, under mu. */
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t db_mu; /* one transaction at a time on db: the writer's, or a benchmark row */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;    /* rows, a flush asked for, retention due, or stop */
+    pthread_cond_t written; /* the writer has written a batch */
+    struct trace_row *rows; /* the queue */
     size_t n_rows;
     size_t cap_rows;
-    long dropped;
-    struct p75_entry *p75;
-    size_t n_p75;
+    uint64_t queued;  /* rows ever queued (dropped ones included) */
+    uint64_t done;    /* rows ever written, failed or dropped */
+    uint64_t dropped; /* rows dropped because the queue was full */
+    bool flush_now, retention_due, stop;
 };
 
 static const char *const schema =
@@ -353,14 +364,13 @@ static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v)
         sqlite3_bind_null(st, i);
 }
 
-int trace_store_flush(struct trace_store *s)
+/* Writes rows in one transaction and frees them (writer thread). */
+static int write_batch(struct trace_store *s, struct trace_row *rows, size_t n)
 {
-    if (!s || s->n_rows == 0)
-        return 0;
     double t0 = time_mono();
     int rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
-    for (size_t i = 0; i < s->n_rows && rc == SQLITE_OK; i++) {
-        struct trace_row *r = &s->rows[i];
+    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+        struct trace_row *r = &rows[i];
         sqlite3_stmt *st = s->insert_trace;
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, r->request_id, -1, SQLITE_TRANSIENT);
@@ -407,22 +417,84 @@ int trace_store_flush(struct trace_store *s)
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        LOG_ERROR("latency.db: writing %zu trace rows failed: %s", s->n_rows,
-                  sqlite3_errmsg(s->db));
+        LOG_ERROR("latency.db: writing %zu trace rows failed: %s", n, sqlite3_errmsg(s->db));
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
-    for (size_t i = 0; i < s->n_rows; i++)
-        row_free(&s->rows[i]);
-    LOG_DEBUG("latency.db: wrote %zu rows in %.1f ms", s->n_rows, (time_mono() - t0) * 1000);
-    s->n_rows = 0;
+    for (size_t i = 0; i < n; i++)
+        row_free(&rows[i]);
+    LOG_DEBUG("latency.db: wrote %zu rows in %.1f ms", n, (time_mono() - t0) * 1000);
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void apply_retention(struct trace_store *s);
+
+/* The writer thread: every flush interval (or when asked), the queued rows in one
+ * transaction; the hourly retention. The loop only appends to the queue. */
+static void *writer_main(void *arg)
 {
-    (void)fd;
-    (void)what;
-    trace_store_flush(arg);
+    struct trace_store *s = arg;
+    struct trace_row *batch = NULL;
+    size_t batch_cap = 0;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (!s->stop && !s->flush_now && !s->retention_due) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long ns = until.tv_nsec + (long)(s->flush_ms % 1000) * 1000000L;
+            until.tv_sec += s->flush_ms / 1000 + ns / 1000000000L;
+            until.tv_nsec = ns % 1000000000L;
+            pthread_cond_timedwait(&s->wake, &s->mu, &until);
+        }
+        bool stop = s->stop, retention = s->retention_due;
+        s->flush_now = s->retention_due = false;
+        /* Take the queue whole, leaving the empty batch array in its place. */
+        struct trace_row *rows = s->rows;
+        size_t n = s->n_rows, cap = s->cap_rows;
+        s->rows = batch;
+        s->cap_rows = batch_cap;
+        s->n_rows = 0;
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_lock(&s->db_mu);
+        if (n)
+            write_batch(s, rows, n);
+        if (retention)
+            apply_retention(s);
+        pthread_mutex_unlock(&s->db_mu);
+        batch = rows;
+        batch_cap = cap;
+        pthread_mutex_lock(&s->mu);
+        s->done += n;
+        pthread_cond_broadcast(&s->written);
+        if (stop && s->n_rows == 0)
+            break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(batch);
+    return NULL;
+}
+
+int trace_store_flush(struct trace_store *s)
+{
+    if (!s || !s->writer_started)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    uint64_t target = s->queued;
+    if (s->done < target) {
+        s->flush_now = true;
+        pthread_cond_signal(&s->wake);
+        while (s->done < target)
+            pthread_cond_wait(&s->written, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+uint64_t trace_store_dropped(struct trace_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t n = s->dropped;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 static void apply_retention(struct trace_store *s)
@@ -444,7 +516,11 @@ static void on_retention(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    apply_retention(arg);
+    struct trace_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->retention_due = true; /* the writer deletes, off the loop */
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void load_p75(struct trace_store *s)
@@ -515,8 +591,16 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->db_mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->written, NULL);
     s->retention_days = retention_days;
-    if (sqlite3_open(path, &s->db) != SQLITE_OK) {
+    s->flush_ms = flush_ms > 0 ? flush_ms : 1;
+    /* Full mutex: the writer thread and a benchmark's row (on the loop) share this one. */
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
         trace_store_close(s);
         return NULL;
@@ -577,15 +661,20 @@ struct trace_store *trace_store_open(struct event_base *base, const char *path, 
     }
     apply_retention(s);
     load_p75(s);
-    s->timer = event_new(base, -1, EV_PERSIST, on_timer, s);
     s->retention = event_new(base, -1, EV_PERSIST, on_retention, s);
-    struct timeval tv = time_tv(flush_ms / 1000.0);
     struct timeval hour = time_tv(3600);
-    if (!s->timer || !s->retention || event_add(s->timer, &tv) || event_add(s->retention, &hour)) {
-        snprintf(err, errlen, "cannot start the flush timer");
+    if (!s->retention || event_add(s->retention, &hour)) {
+        snprintf(err, errlen, "cannot start the retention timer");
         trace_store_close(s);
         return NULL;
     }
+    /* From here on the write connection is the writer thread's alone. */
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        trace_store_close(s);
+        return NULL;
+    }
+    s->writer_started = true;
     return s;
 }
 
@@ -593,10 +682,13 @@ void trace_store_close(struct trace_store *s)
 {
     if (!s)
         return;
-    if (s->db && s->insert_trace)
-        trace_store_flush(s);
-    if (s->timer)
-        event_free(s->timer);
+    if (s->writer_started) { /* it writes what is queued, then ends */
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+    }
     if (s->retention)
         event_free(s->retention);
     sqlite3_finalize(s->insert_trace);
@@ -607,6 +699,10 @@ void trace_store_close(struct trace_store *s)
         row_free(&s->rows[i]);
     free(s->rows);
     free(s->p75);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->db_mu);
+    pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->written);
     free(s);
 }
 
@@ -621,27 +717,34 @@ void trace_store_add(struct trace_store *s, struct trace_row *row)
 {
     if (row->status == TRACE_COMPLETED && row->latency_ms >= 0)
         p75_add(s, row->node_id, row->model, row->latency_ms);
-    if (s->n_rows == s->cap_rows) {
-        if (s->cap_rows >= QUEUE_MAX) {
-            /* The disk cannot keep up: keep the newest, and say so. */
-            row_free(&s->rows[0]);
-            memmove(s->rows, s->rows + 1, (s->n_rows - 1) * sizeof *s->rows);
-            s->n_rows--;
-            if (s->dropped++ % 1000 == 0)
-                LOG_WARN("latency.db: %ld trace rows dropped, writes are too slow", s->dropped);
-        } else {
-            size_t cap = s->cap_rows ? s->cap_rows * 2 : 256;
-            struct trace_row *p = realloc(s->rows, cap * sizeof *p);
-            if (!p) {
-                row_free(row);
-                return;
-            }
+    pthread_mutex_lock(&s->mu);
+    s->queued++;
+    bool full = s->n_rows >= QUEUE_MAX;
+    if (!full && s->n_rows == s->cap_rows) {
+        size_t cap = s->cap_rows ? s->cap_rows * 2 : 256;
+        struct trace_row *p = realloc(s->rows, cap * sizeof *p);
+        if (p) {
             s->rows = p;
             s->cap_rows = cap;
         }
+        full = !p;
     }
-    s->rows[s->n_rows++] = *row;
-    memset(row, 0, sizeof *row);
+    uint64_t dropped = 0;
+    if (full) {
+        /* The disk cannot keep up: the proxy does not wait for it. Counted, in /metrics. */
+        dropped = ++s->dropped;
+        s->done++;
+    } else {
+        s->rows[s->n_rows++] = *row;
+        memset(row, 0, sizeof *row);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (full) {
+        if (dropped % 1000 == 1)
+            LOG_WARN("latency.db: %llu trace rows dropped so far: the disk does not keep up",
+                     (unsigned long long)dropped);
+        row_free(row);
+    }
 }
 
 json_t *trace_store_recent(struct trace_store *s, int limit)
@@ -649,7 +752,7 @@ json_t *trace_store_recent(struct trace_store *s, int limit)
     trace_store_flush(s);
     json_t *arr = json_array();
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
+    if (sqlite3_prepare_v2(s->reader,
                            "SELECT request_id, model, original_model, node_id, score,"
                            " scores_breakdown, status, latency_ms, time_to_first_token_ms,"
                            " prompt_tokens, completion_tokens, retry_count, fallback_used,"
@@ -679,8 +782,8 @@ struct sqlite3 *trace_store_db(struct trace_store *s)
     return s->reader;
 }
 
-int trace_store_add_bench_run(struct trace_store *s, const struct trace_bench_run *run, char *err,
-                              size_t errlen)
+static int add_bench_run(struct trace_store *s, const struct trace_bench_run *run, char *err,
+                         size_t errlen)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(
@@ -726,5 +829,14 @@ int trace_store_add_bench_run(struct trace_store *s, const struct trace_bench_ru
     if (rc)
         snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
     sqlite3_finalize(st);
+    return rc;
+}
+
+int trace_store_add_bench_run(struct trace_store *s, const struct trace_bench_run *run, char *err,
+                              size_t errlen)
+{
+    pthread_mutex_lock(&s->db_mu); /* once per benchmark: it may wait for one batch */
+    int rc = add_bench_run(s, run, err, errlen);
+    pthread_mutex_unlock(&s->db_mu);
     return rc;
 }

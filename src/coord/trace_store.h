@@ -2,9 +2,12 @@
  *
  * Tables (SQLite, WAL): request_traces (one row per attempt and outcome, the columns of the
  * Python project so its queries keep working), latency_observations (one row per completed
- * request), benchmark_runs. Rows are queued in memory and written in one transaction on a
- * timer, so the event loop never waits for the disk per request. The p75 latency of the last
- * 500 completed requests of each node:model is kept in memory for the scorer. */
+ * request), benchmark_runs. Rows go into a bounded queue that a writer thread of this module
+ * writes in one transaction every flush interval, with the hourly retention: the event loop
+ * never waits for the disk to record a request. When the queue is full (the disk does not keep
+ * up) new rows are dropped, counted (trace_store_dropped, /metrics) and logged, and the proxy
+ * goes on. The p75 latency of the last 500 completed requests of each node:model is kept in
+ * memory, on the loop, for the scorer. */
 #ifndef HERD_TRACE_STORE_H
 #define HERD_TRACE_STORE_H
 
@@ -54,18 +57,21 @@ struct trace_row {
     char app[64];                /* the API key's name ("" without keys) */
 };
 
-/* Opens (creating or migrating) path, with writes flushed every flush_ms. NULL with a
- * message on failure. */
+/* Opens (creating or migrating) path and starts the writer thread, which writes every
+ * flush_ms. NULL with a message on failure. */
 struct trace_store *trace_store_open(struct event_base *base, const char *path, int flush_ms,
                                      int retention_days, char *err, size_t errlen);
-/* Flushes what is queued and closes. Accepts NULL. */
+/* Stops the writer once it has written what is queued, and closes. Accepts NULL. */
 void trace_store_close(struct trace_store *s);
 
 /* Queues a trace row (its owned strings are taken over). A completed row also adds a latency
  * observation for node:model and updates the p75. */
 void trace_store_add(struct trace_store *s, struct trace_row *row);
-/* Writes what is queued now. Returns 0 or a negative error. */
+/* Waits until the writer has written (or dropped) every row queued so far: for readers that
+ * must see them (the dashboard's queries), never on a request's path. Returns 0. */
 int trace_store_flush(struct trace_store *s);
+/* Rows dropped since start because the queue was full. */
+uint64_t trace_store_dropped(struct trace_store *s);
 
 /* p75 latency (ms) of the last 500 completed requests of node:model; 0 when none. */
 double trace_store_p75(struct trace_store *s, const char *node_id, const char *model);

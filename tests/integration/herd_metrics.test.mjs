@@ -76,6 +76,8 @@ test('/metrics passes promtool and counts exactly the traffic sent', async () =>
   assert.equal(m['herd_completion_tokens_total{model="qwen2.5:7b",node="alpha"}'], sum('qwen2.5:7b', 'completion_tokens'));
   assert.equal(m['herd_prompt_tokens_total{model="llama3.2:1b",node="beta"}'], sum('llama3.2:1b', 'prompt_tokens'));
   assert.ok(m['herd_completion_tokens_total{model="llama3.2:1b",node="beta"}'] > 0);
+  // Every trace row reached latency.db: none was dropped for a slow disk.
+  assert.equal(m.herd_trace_rows_dropped_total, 0);
   // Gauges read at the scrape.
   assert.equal(m['herd_node_up{node="alpha"}'], 1);
   assert.equal(m['herd_node_status{node="beta",status="online"}'], 1);
